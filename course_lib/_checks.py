@@ -101,3 +101,94 @@ def check_tuple(value: Any, name: str, func: str, n: int, minimum: int) -> tuple
 def result_dtype(*arrays: np.ndarray) -> np.dtype:
     """The dtype NumPy's own convolution would return: ints stay exact, floats keep their width."""
     return np.result_type(*arrays)
+
+
+def check_shape(x: Any, expected: Sequence[int], name: str, func: str, why: str = "") -> None:
+    """Check that ``x`` has exactly the shape ``expected``; ``why`` says where that shape comes from."""
+    if tuple(x.shape) != tuple(expected):
+        because = f" ({why})" if why else ""
+        raise ValueError(f"{func}: argument '{name}' must have shape {tuple(expected)}{because}, "
+                         f"got shape {tuple(x.shape)}.")
+
+
+def check_positive_number(value: Any, name: str, func: str) -> float:
+    """A real number greater than zero (``float('inf')`` allowed; bools and NaN refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{func}: argument '{name}' must be a number, got {_describe(value)}.")
+    value = float(value)
+    if not value > 0:  # also catches NaN
+        raise ValueError(f"{func}: argument '{name}' must be positive, got {value}.")
+    return value
+
+
+def check_pool_padding(padding: Sequence[int], kernel_size: Sequence[int], func: str) -> None:
+    """torch's pooling rule: padding at most half the kernel, so no window lies wholly in the padding."""
+    for p, k in zip(padding, kernel_size):
+        if 2 * p > k:
+            raise ValueError(f"{func}: argument 'padding' must be at most half of 'kernel_size' "
+                             f"(a window must never lie wholly in the padding), got "
+                             f"padding={tuple(padding)} with kernel_size={tuple(kernel_size)}.")
+
+
+def check_kernel_fits(size: Sequence[int], kernel_size: Sequence[int], padding: Sequence[int],
+                      func: str, name: str = "x", dilation: Sequence[int] | None = None) -> None:
+    """The (dilated) kernel must fit inside the padded input at least once: ``n + 2p >= d(k-1)+1``."""
+    dilation = tuple(dilation) if dilation is not None else (1,) * len(kernel_size)
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
+    padded = tuple(n + 2 * p for n, p in zip(size, padding))
+    if any(s > n for s, n in zip(span, padded)):
+        raise ValueError(f"{func}: the kernel (spatial extent {span}) is larger than the padded input "
+                         f"{padded} of argument '{name}' (spatial size {tuple(size)} with padding "
+                         f"{tuple(padding)}). Use a smaller kernel_size or more padding.")
+
+
+def check_choice(value: Any, choices: Sequence[str], name: str, func: str) -> str:
+    """A string from a fixed set, e.g. ``padding`` in ``("valid", "same")``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{func}: argument '{name}' must be one of {', '.join(map(repr, choices))}, "
+                         f"got {value!r}.")
+    return value
+
+
+def check_groups(groups: int, in_channels: int, out_channels: int, func: str) -> None:
+    """torch's rule for grouped convolution: ``groups`` divides both channel counts."""
+    for count, which in ((in_channels, "input channels x.shape[1]"),
+                         (out_channels, "output channels weight.shape[0]")):
+        if count % groups:
+            raise ValueError(f"{func}: argument 'groups' must divide the {which} = {count}, "
+                             f"got groups={groups}.")
+
+
+def check_multiple(value: int, factor: int, name: str, func: str, what: str) -> None:
+    """``value`` (``what``, a size read from argument ``name``) must be a multiple of ``factor``."""
+    if value % factor:
+        raise ValueError(f"{func}: argument '{name}' must have {what} a multiple of {factor}, "
+                         f"got {value}.")
+
+
+def check_valid_overlap(shape_a: Sequence[int], shape_b: Sequence[int], names: tuple[str, str],
+                        func: str) -> None:
+    """scipy's rule for 2-D mode 'valid': one input is at least as large as the other in every axis."""
+    a_covers = all(m >= n for m, n in zip(shape_a, shape_b))
+    b_covers = all(n >= m for m, n in zip(shape_a, shape_b))
+    if not (a_covers or b_covers):
+        raise ValueError(f"{func}: with mode='valid', one of arguments '{names[0]}' and '{names[1]}' "
+                         f"must be at least as large as the other in every dimension (as in "
+                         f"scipy.signal.convolve2d), got shapes {tuple(shape_a)} and {tuple(shape_b)}. "
+                         f"Use mode='full' or 'same' instead.")
+
+
+def check_tensor(x: Any, name: str, func: str, numpy_module: str) -> None:
+    """``x`` must be a torch tensor (the ``gpu`` side). A NumPy array is pointed to its two roads:
+    convert it with ``torch.as_tensor``, or call the same function in ``numpy_module``."""
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return
+    if isinstance(x, np.ndarray):
+        raise TypeError(f"{func}: argument '{name}' must be a torch tensor, got a NumPy "
+                        f"{_describe(x)}. Convert it with torch.as_tensor({name}) (add device=... "
+                        f"to choose where it lives), or call {numpy_module}.{func}, which takes "
+                        f"NumPy arrays.")
+    raise TypeError(f"{func}: argument '{name}' must be a torch tensor, got {_describe(x)}. "
+                    f"Make one with torch.as_tensor({name}).")

@@ -1,0 +1,297 @@
+"""Convolution in NumPy, the way the lectures draw it.
+
+1-D:  (a * b)_t  = sum_tau a_tau b_(t - tau)              with ``np.convolve``'s modes
+2-D:  (A * B)_ij = sum_(s,t) A_st B_(i - s, j - t)        with ``scipy.signal.convolve2d``'s modes
+
+Each is computed three ways, each one the method itself rather than a call to a library:
+
+* translate-and-scale: add up shifted copies of one array, each scaled by an entry of the other;
+* flip-and-filter: flip the kernel and slide it along the input, taking dot products;
+* matrix: build the (doubly-block) Toeplitz matrix of the kernel and multiply.
+
+``correlate1d`` / ``correlate2d`` slide the kernel *without* flipping it: that is what a conv-net
+layer computes. The layer itself (im2col, ``conv2d_layer`` and its backward pass) lives in
+``course_lib.conv_layer`` and is importable from here as well.
+
+Modes ("full" is the default everywhere):
+
+* ``"full"``: every position where the two arrays overlap at all, length ``n + k - 1``;
+* ``"same"``: the centre of the full result, as long as the longer input (1-D, like ``np.convolve``)
+  or shaped like ``A`` (2-D, like ``convolve2d``);
+* ``"valid"``: only positions where one array lies wholly over the other, length ``|n - k| + 1``.
+
+Integer inputs give exact integer results; float inputs keep their dtype (float32 stays float32).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike
+
+from course_lib._checks import (check_int, check_mode, check_tuple, check_valid_overlap,
+                                result_dtype, to_numeric_array)
+from course_lib.conv_layer import (col2im, conv1d_layer, conv1d_layer_backward, conv2d_layer,
+                                   conv2d_layer_backward, conv_output_size, im2col)
+
+__all__ = [
+    "conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix", "conv_matrix_1d",
+    "conv2d_translate_scale", "conv2d_flip_filter", "conv2d_matrix", "conv_matrix_2d",
+    "correlate1d", "correlate2d",
+    "conv_output_size", "im2col", "col2im",
+    "conv2d_layer", "conv2d_layer_backward", "conv1d_layer", "conv1d_layer_backward",
+]
+
+
+# --- where each mode's output sits inside the full result -----------------------------------------
+
+def _window_1d(n: int, k: int, mode: str, correlate: bool = False) -> tuple[int, int]:
+    """(start, length) of ``np.convolve`` (or ``np.correlate``) output within the full result."""
+    short, long = sorted((n, k))
+    if mode == "full":
+        return 0, n + k - 1
+    if mode == "valid":
+        return short - 1, long - short + 1
+    if correlate and k > n:
+        # np.correlate swaps its arguments and reverses the result, so its centre rounds up.
+        return n // 2, long
+    return (short - 1) // 2, long
+
+
+def _window_2d_axis(n: int, k: int, mode: str, correlate: bool = False) -> tuple[int, int]:
+    """(start, length) of ``convolve2d`` (or ``correlate2d``) output along one axis."""
+    if mode == "full":
+        return 0, n + k - 1
+    if mode == "valid":
+        return min(n, k) - 1, abs(n - k) + 1
+    return (k // 2 if correlate else (k - 1) // 2), n  # "same": shaped like the first input
+
+
+def _windows_2d(shape: Sequence[int], kshape: Sequence[int], mode: str,
+                correlate: bool = False) -> list[tuple[int, int]]:
+    return [_window_2d_axis(n, k, mode, correlate) for n, k in zip(shape, kshape)]
+
+
+def _slide(a: np.ndarray, w: np.ndarray, windows: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Dot product of ``w`` with every same-sized window of ``a`` (zeros outside ``a``).
+
+    ``windows`` gives, per axis, the (start, length) of the outputs wanted, counted in the full
+    result, where output t pairs ``w`` with ``a[t - k + 1 : t + 1]``.
+    """
+    pads = [(k - 1 - start, start + length - n)
+            for (start, length), n, k in zip(windows, a.shape, w.shape)]
+    patches = sliding_window_view(np.pad(a, pads), w.shape)
+    return np.tensordot(patches, w, axes=w.ndim)  # sum over the kernel's axes
+
+
+def _inputs_1d(a: ArrayLike, b: ArrayLike, mode: str, func: str, names: str = "ab"):
+    a = to_numeric_array(a, names[0], func, ndim=1)
+    b = to_numeric_array(b, names[1], func, ndim=1)
+    return a, b, check_mode(mode, func), result_dtype(a, b)
+
+
+def _inputs_2d(A: ArrayLike, B: ArrayLike, mode: str, func: str):
+    A = to_numeric_array(A, "A", func, ndim=2)
+    B = to_numeric_array(B, "B", func, ndim=2)
+    mode = check_mode(mode, func)
+    if mode == "valid":
+        check_valid_overlap(A.shape, B.shape, ("A", "B"), func)
+    return A, B, mode, result_dtype(A, B)
+
+
+# --- 1-D ------------------------------------------------------------------------------------------
+
+def conv1d_translate_scale(a: ArrayLike, b: ArrayLike, mode: str = "full") -> np.ndarray:
+    """1-D convolution by translate-and-scale: ``a * b = sum_tau a_tau (b shifted by tau)``.
+
+    Args:
+        a: signal, shape (n,).
+        b: kernel, shape (k,).
+        mode: "full" (n + k - 1 outputs), "same" (max(n, k)) or "valid" (|n - k| + 1),
+            exactly as ``np.convolve``.
+
+    Returns:
+        (a * b)_t = sum_tau a_tau b_(t - tau), dtype ``np.result_type(a, b)``.
+
+    >>> conv1d_translate_scale([2, -1, 1], [1, 1, 2])
+    array([ 2,  1,  4, -1,  2])
+    """
+    a, b, mode, dtype = _inputs_1d(a, b, mode, "conv1d_translate_scale")
+    full = np.zeros(len(a) + len(b) - 1, dtype=dtype)
+    for tau, a_tau in enumerate(a):
+        full[tau:tau + len(b)] += a_tau * b
+    start, length = _window_1d(len(a), len(b), mode)
+    return full[start:start + length]
+
+
+def conv1d_flip_filter(a: ArrayLike, b: ArrayLike, mode: str = "full") -> np.ndarray:
+    """1-D convolution by flip-and-filter: flip ``b``, slide it along ``a``, take dot products.
+
+    Shapes, modes and dtype as :func:`conv1d_translate_scale`;
+    ``(a * b)_t = sum_j a_(t - k + 1 + j) flip(b)_j`` with zeros outside ``a``.
+
+    >>> conv1d_flip_filter([2, -1, 1], [1, 1, 2])
+    array([ 2,  1,  4, -1,  2])
+    """
+    a, b, mode, dtype = _inputs_1d(a, b, mode, "conv1d_flip_filter")
+    window = _window_1d(len(a), len(b), mode)
+    return _slide(a, b[::-1], [window]).astype(dtype, copy=False)
+
+
+def conv_matrix_1d(b: ArrayLike, n: int, mode: str = "full") -> np.ndarray:
+    """The Toeplitz matrix M of kernel ``b`` with ``M @ a == np.convolve(a, b, mode)`` for len(a) == n.
+
+    Column j of the full matrix is ``b`` moved down by j rows: ``M[t, tau] = b_(t - tau)``.
+    The modes keep the rows of the full (n + k - 1, n) matrix that ``np.convolve`` would keep.
+
+    >>> conv_matrix_1d([1, 1, 2], 3)
+    array([[1, 0, 0],
+           [1, 1, 0],
+           [2, 1, 1],
+           [0, 2, 1],
+           [0, 0, 2]])
+    """
+    func = "conv_matrix_1d"
+    b = to_numeric_array(b, "b", func, ndim=1)
+    n = check_int(n, "n", func, 1)
+    mode = check_mode(mode, func)
+    full = np.zeros((n + len(b) - 1, n), dtype=b.dtype)
+    for tau in range(n):
+        full[tau:tau + len(b), tau] = b
+    start, length = _window_1d(n, len(b), mode)
+    return full[start:start + length]
+
+
+def conv1d_matrix(a: ArrayLike, b: ArrayLike, mode: str = "full") -> np.ndarray:
+    """1-D convolution as a matrix product: ``conv_matrix_1d(b, len(a), mode) @ a``.
+
+    Shapes, modes and dtype as :func:`conv1d_translate_scale`.
+
+    >>> conv1d_matrix([2, -1, 1], [1, 1, 2])
+    array([ 2,  1,  4, -1,  2])
+    """
+    a, b, mode, dtype = _inputs_1d(a, b, mode, "conv1d_matrix")
+    return (conv_matrix_1d(b, len(a), mode) @ a).astype(dtype, copy=False)
+
+
+def correlate1d(a: ArrayLike, b: ArrayLike, mode: str = "full") -> np.ndarray:
+    """1-D cross-correlation: slide ``b`` along ``a`` *without* flipping it.
+
+    ``c_t = sum_j a_(t - k + 1 + j) conj(b_j)`` for t = 0 .. n + k - 2 (zeros outside ``a``), that is
+    ``np.correlate(a, b, mode)`` for every mode (but our default mode is "full").
+
+    >>> correlate1d([2, -1, 1], [1, 1, 2])
+    array([4, 0, 3, 0, 1])
+    """
+    a, b, mode, dtype = _inputs_1d(a, b, mode, "correlate1d")
+    window = _window_1d(len(a), len(b), mode, correlate=True)
+    return _slide(a, np.conj(b), [window]).astype(dtype, copy=False)
+
+
+# --- 2-D ------------------------------------------------------------------------------------------
+
+def conv2d_translate_scale(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.ndarray:
+    """2-D convolution by translate-and-scale: ``A * B = sum_(i,j) B_ij (A shifted by (i, j))``.
+
+    Args:
+        A: input, shape (H, W).
+        B: kernel, shape (kH, kW).
+        mode: as ``scipy.signal.convolve2d``: "full" (H + kH - 1, W + kW - 1), "same" (H, W),
+            or "valid" (|H - kH| + 1, |W - kW| + 1), which needs one input at least as large as
+            the other in both dimensions.
+
+    Returns:
+        (A * B)_ij = sum_(s,t) A_st B_(i - s, j - t), dtype ``np.result_type(A, B)``.
+
+    >>> A = [[1, 3, 1], [0, -1, 1], [2, 2, -1]]
+    >>> conv2d_translate_scale(A, [[1, 2], [0, -1]])
+    array([[ 1,  5,  7,  2],
+           [ 0, -2, -4,  1],
+           [ 2,  6,  4, -3],
+           [ 0, -2, -2,  1]])
+    """
+    A, B, mode, dtype = _inputs_2d(A, B, mode, "conv2d_translate_scale")
+    (H, W), (kh, kw) = A.shape, B.shape
+    full = np.zeros((H + kh - 1, W + kw - 1), dtype=dtype)
+    for (i, j), b_ij in np.ndenumerate(B):
+        full[i:i + H, j:j + W] += b_ij * A
+    (r0, rows), (c0, cols) = _windows_2d(A.shape, B.shape, mode)
+    return full[r0:r0 + rows, c0:c0 + cols]
+
+
+def conv2d_flip_filter(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.ndarray:
+    """2-D convolution by flip-and-filter: flip ``B`` in both axes, slide it over ``A``, take dot products.
+
+    Shapes, modes and dtype as :func:`conv2d_translate_scale`.
+
+    >>> A = [[1, 3, 1], [0, -1, 1], [2, 2, -1]]
+    >>> conv2d_flip_filter(A, [[1, 2], [0, -1]])
+    array([[ 1,  5,  7,  2],
+           [ 0, -2, -4,  1],
+           [ 2,  6,  4, -3],
+           [ 0, -2, -2,  1]])
+    """
+    A, B, mode, dtype = _inputs_2d(A, B, mode, "conv2d_flip_filter")
+    windows = _windows_2d(A.shape, B.shape, mode)
+    return _slide(A, B[::-1, ::-1], windows).astype(dtype, copy=False)
+
+
+def conv_matrix_2d(B: ArrayLike, shape: int | Sequence[int], mode: str = "full") -> np.ndarray:
+    """The doubly-block Toeplitz matrix M of kernel ``B``: ``M @ A.ravel() == convolve2d(A, B, mode).ravel()``.
+
+    For an (H, W) input the full M has (H + kH - 1) x H blocks, each of size (W + kW - 1) x W;
+    block (p, q) is ``conv_matrix_1d(B[p - q], W)`` (zero unless 0 <= p - q < kH). The modes keep
+    the rows of the outputs ``convolve2d`` keeps. Shape: (output pixels, H * W).
+
+    >>> conv_matrix_2d([[1, 2]], (1, 2))
+    array([[1, 0],
+           [2, 1],
+           [0, 2]])
+    """
+    func = "conv_matrix_2d"
+    B = to_numeric_array(B, "B", func, ndim=2)
+    H, W = check_tuple(shape, "shape", func, 2, 1)
+    mode = check_mode(mode, func)
+    if mode == "valid":
+        check_valid_overlap((H, W), B.shape, ("shape", "B"), func)
+    kh, kw = B.shape
+    full = np.zeros(((H + kh - 1) * (W + kw - 1), H * W), dtype=B.dtype)
+    for i in range(kh):
+        # np.eye(..., k=-i) marks the blocks (p, q) with p - q == i.
+        full += np.kron(np.eye(H + kh - 1, H, k=-i, dtype=B.dtype), conv_matrix_1d(B[i], W))
+    (r0, rows), (c0, cols) = _windows_2d((H, W), B.shape, mode)
+    kept = full.reshape(H + kh - 1, W + kw - 1, H * W)[r0:r0 + rows, c0:c0 + cols]
+    return kept.reshape(rows * cols, H * W)
+
+
+def conv2d_matrix(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.ndarray:
+    """2-D convolution as one matrix product: ``conv_matrix_2d(B, A.shape, mode) @ A.ravel()``, reshaped.
+
+    Shapes, modes and dtype as :func:`conv2d_translate_scale`.
+
+    >>> A = [[1, 3, 1], [0, -1, 1], [2, 2, -1]]
+    >>> conv2d_matrix(A, [[1, 2], [0, -1]])
+    array([[ 1,  5,  7,  2],
+           [ 0, -2, -4,  1],
+           [ 2,  6,  4, -3],
+           [ 0, -2, -2,  1]])
+    """
+    A, B, mode, dtype = _inputs_2d(A, B, mode, "conv2d_matrix")
+    (_, rows), (_, cols) = _windows_2d(A.shape, B.shape, mode)
+    out = conv_matrix_2d(B, A.shape, mode) @ A.ravel()
+    return out.reshape(rows, cols).astype(dtype, copy=False)
+
+
+def correlate2d(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.ndarray:
+    """2-D cross-correlation: slide ``B`` over ``A`` *without* flipping it (what a conv layer does).
+
+    ``C_ij = sum_(s,t) A_(i - kH + 1 + s, j - kW + 1 + t) conj(B_st)``: ``scipy.signal.correlate2d``.
+    Shapes and modes as :func:`conv2d_translate_scale`.
+
+    >>> correlate2d([[1, 2], [3, 4]], [[1, 0], [0, 1]], mode="valid")
+    array([[5]])
+    """
+    A, B, mode, dtype = _inputs_2d(A, B, mode, "correlate2d")
+    windows = _windows_2d(A.shape, B.shape, mode, correlate=True)
+    return _slide(A, np.conj(B), windows).astype(dtype, copy=False)

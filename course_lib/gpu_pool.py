@@ -1,0 +1,378 @@
+"""Pooling in torch: the functions of :mod:`course_lib.pool`, on tensors, on any device.
+
+Same names, same arguments, same checks and messages as the NumPy side; tensors stay on the
+device they came from, and autograd flows through every forward pass. Import them from
+:mod:`course_lib.gpu`.
+
+How the code works, in the lecture's words:
+
+- ``Tensor.unfold`` (twice) gives a *view* of every pooling window at once,
+  ``(N, C, OH, OW, kh, kw)``, without copying: the same picture as NumPy's sliding windows.
+- The forward pass reduces each window: its first maximum, its mean, or its power sum.
+- A backward pass writes the gradient of every window entry in that same layout and hands it to
+  ``col2im`` (``F.fold``), which adds each window back onto the cells it was read from; windows
+  that overlap (F=3, S=2) add up there.
+
+Along each spatial dimension of size n: ``out = floor((n + 2 * padding - kernel_size) / stride) + 1``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from course_lib._checks import (check_int, check_kernel_fits, check_pool_padding,
+                                check_positive_number, check_shape, check_tuple)
+from course_lib.gpu_conv_layer import _col2im, _float_dtype, _read_tensor as _read_any_tensor
+
+__all__ = ["max_pool2d", "avg_pool2d", "lp_pool2d", "max_pool1d", "avg_pool1d",
+           "max_pool2d_backward", "avg_pool2d_backward", "lp_pool2d_backward",
+           "max_pool1d_backward", "avg_pool1d_backward", "max_pool_channels"]
+
+_LAYOUT = {2: ((3, 4), "(N, C, H, W) batch or (C, H, W) image"),
+           1: ((2, 3), "(N, C, L) batch or (C, L) signal")}
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """A checked pooling geometry. Inside, everything is 4-D: a 1-D signal is an image of height 1."""
+    shape: tuple[int, ...]        # the caller's input shape, 1-D or 2-D, batched or not
+    spatial: int                  # 1 or 2
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+    @property
+    def in_hw(self) -> tuple[int, int]:
+        return tuple(self.shape[-2:]) if self.spatial == 2 else (1, self.shape[-1])
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        return tuple((n + 2 * p - k) // s + 1 for n, k, s, p
+                     in zip(self.in_hw, self.kernel, self.stride, self.padding))
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """The forward output in the caller's layout."""
+        return self.shape[:-self.spatial] + self.out_hw[2 - self.spatial:]
+
+    def as_4d(self, t: torch.Tensor) -> torch.Tensor:
+        """View an input (or an output) in the caller's layout as ``(N, C, H, W)``."""
+        lead, hw = t.shape[:t.ndim - self.spatial], t.shape[t.ndim - self.spatial:]
+        if len(lead) == 1:  # unbatched: a batch of one
+            lead = (1,) + tuple(lead)
+        if self.spatial == 1:
+            hw = (1,) + tuple(hw)
+        return t.reshape(tuple(lead) + tuple(hw))
+
+    def windows(self, x4: torch.Tensor, pad_value: float | int = 0) -> torch.Tensor:
+        """Every window of the padded input as a view ``(N, C, OH, OW, kh, kw)``."""
+        (ph, pw), (kh, kw), (sh, sw) = self.padding, self.kernel, self.stride
+        if ph or pw:
+            x4 = F.pad(x4, (pw, pw, ph, ph), value=pad_value)
+        return x4.unfold(2, kh, sh).unfold(3, kw, sw)
+
+    def add_windows(self, grad_windows: torch.Tensor) -> torch.Tensor:
+        """Add each window's gradient ``(N, C, OH, OW, kh, kw)`` back onto the cells it was read
+        from, and drop the padding: that is ``col2im`` on the window layout."""
+        n, c, oh, ow, kh, kw = grad_windows.shape
+        cols = grad_windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
+        pads = tuple((p, p) for p in self.padding)
+        dx4 = _col2im(cols, self.in_hw, self.kernel, self.stride, pads, (1, 1))
+        return dx4.reshape(self.shape)
+
+
+def _geometry(x: torch.Tensor, kernel_size, stride, padding, func: str, spatial: int) -> _Pool:
+    kernel = check_tuple(kernel_size, "kernel_size", func, spatial, minimum=1)
+    stride = kernel if stride is None else check_tuple(stride, "stride", func, spatial, minimum=1)
+    padding = check_tuple(padding, "padding", func, spatial, minimum=0)
+    check_pool_padding(padding, kernel, func)
+    check_kernel_fits(tuple(x.shape[-spatial:]), kernel, padding, func)
+    if spatial == 1:  # a signal of length L is an image of height 1
+        kernel, stride, padding = (1,) + kernel, (1,) + stride, (0,) + padding
+    return _Pool(tuple(x.shape), spatial, kernel, stride, padding)
+
+
+def _read_tensor(t, name: str, func: str, ndim=None, what: str = "array") -> torch.Tensor:
+    return _read_any_tensor(t, name, func, "course_lib.pool", ndim=ndim, what=what)
+
+
+def _read_input(x, func: str, spatial: int) -> torch.Tensor:
+    ndim, what = _LAYOUT[spatial]
+    return _read_tensor(x, "x", func, ndim=ndim, what=what)
+
+
+def _read_dout(dout, x: torch.Tensor, pool: _Pool, func: str) -> torch.Tensor:
+    dout = _read_tensor(dout, "dout", func)
+    check_shape(dout, pool.out_shape, "dout", func, why="the shape of the forward output")
+    if dout.device != x.device:
+        raise ValueError(f"{func}: arguments 'dout' and 'x' must be on the same device, got "
+                         f"{dout.device} and {x.device}. Move one with .to(...).")
+    return dout
+
+
+def _grad_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """Gradients are floats: keep the inputs' float width; integer inputs get float64."""
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype if dtype.is_floating_point else _float_dtype(tensors[0].device)
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() else x.to(_float_dtype(x.device))
+
+
+# ---------------------------------------------------------------- max pooling
+
+def _lowest(dtype: torch.dtype) -> float | int:
+    """Padding must never win a max: -inf for floats, the smallest value for integers."""
+    return -math.inf if dtype.is_floating_point else torch.iinfo(dtype).min
+
+
+def _first_max(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The maximum of each window and where it sits (its "switch"), ``(N, C, OH, OW, 1)``.
+
+    Ties go to the first maximum in row-major window order, as in torch. Picking the value with
+    ``gather`` (rather than ``amax``, which shares the gradient among ties) makes autograd route
+    the whole gradient to that switch, exactly as ``F.max_pool2d`` does.
+    """
+    flat = windows.reshape(windows.shape[:4] + (-1,))
+    switch = flat.argmax(dim=-1, keepdim=True)
+    return flat.gather(-1, switch), switch
+
+
+def _max_pool(x, kernel_size, stride, padding, func: str, spatial: int) -> torch.Tensor:
+    x = _read_input(x, func, spatial)
+    pool = _geometry(x, kernel_size, stride, padding, func, spatial)
+    best, _ = _first_max(pool.windows(pool.as_4d(x), _lowest(x.dtype)))
+    return best.reshape(pool.out_shape)
+
+
+def _max_pool_backward(dout, x, kernel_size, stride, padding, func: str, spatial: int):
+    x = _read_input(x, func, spatial)
+    pool = _geometry(x, kernel_size, stride, padding, func, spatial)
+    dout = _read_dout(dout, x, pool, func)
+    windows = pool.windows(pool.as_4d(x), _lowest(x.dtype))
+    _, switch = _first_max(windows)
+    # Each window's gradient goes, whole, to its switch; every other cell of the window gets 0.
+    grad_flat = torch.zeros(windows.shape[:4] + (windows.shape[4] * windows.shape[5],),
+                            dtype=_grad_dtype(dout, x), device=x.device)
+    grad_flat.scatter_(-1, switch, pool.as_4d(dout).unsqueeze(-1).to(grad_flat.dtype))
+    return pool.add_windows(grad_flat.reshape(windows.shape))
+
+
+def max_pool2d(x: torch.Tensor, kernel_size, stride=None,
+               padding: int | tuple[int, int] = 0) -> torch.Tensor:
+    """Max pooling over the last two axes of ``x``, as ``torch.nn.functional.max_pool2d``.
+
+    ``x``: ``(N, C, H, W)`` or ``(C, H, W)``; returns ``(N, C, OH, OW)`` or ``(C, OH, OW)`` with
+    ``OH = floor((H + 2*padding - kh) / stride) + 1`` (the same for OW). Each output is the largest
+    value of its ``kh x kw`` window. Padding is never chosen, and must be at most half the kernel.
+    Integer tensors give integer outputs.
+
+    The lecture's example: a 4x4 map pooled with F=2, S=2 keeps the largest of each 2x2 block.
+
+    >>> import torch
+    >>> x = torch.tensor([[1, 3, 2, 1],
+    ...                   [2, 9, 1, 1],
+    ...                   [1, 3, 2, 3],
+    ...                   [5, 6, 1, 2]]).reshape(1, 1, 4, 4)
+    >>> max_pool2d(x, kernel_size=2, stride=2)[0, 0]
+    tensor([[9, 2],
+            [6, 3]])
+    """
+    return _max_pool(x, kernel_size, stride, padding, "max_pool2d", spatial=2)
+
+
+def max_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, kernel_size, stride=None,
+                        padding: int | tuple[int, int] = 0) -> torch.Tensor:
+    """Gradient of :func:`max_pool2d` with respect to ``x``; ``dout`` has the forward output's shape.
+
+    Only the maximum of each window (its "switch") influenced the output, so
+    ``dx[a] = sum of dout[o] over the windows o whose first maximum is a``. Overlapping windows
+    (F=3, S=2) can share a switch, and then their gradients add up. Returns ``x``'s shape.
+
+    >>> import torch
+    >>> x = torch.tensor([[1., 3.], [4., 2.]]).reshape(1, 1, 2, 2)
+    >>> max_pool2d_backward(torch.tensor([[[[10.]]]]), x, kernel_size=2)[0, 0]
+    tensor([[ 0.,  0.],
+            [10.,  0.]])
+    """
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, "max_pool2d_backward", 2)
+
+
+def max_pool1d(x: torch.Tensor, kernel_size, stride=None, padding: int = 0) -> torch.Tensor:
+    """Max pooling of ``(N, C, L)`` or ``(C, L)`` along L, as ``torch.nn.functional.max_pool1d``.
+
+    ``OL = floor((L + 2*padding - kernel_size) / stride) + 1``.
+
+    >>> import torch
+    >>> max_pool1d(torch.tensor([[1, 5, 2, 0, 3, 4]]), kernel_size=2)
+    tensor([[5, 2, 4]])
+    """
+    return _max_pool(x, kernel_size, stride, padding, "max_pool1d", spatial=1)
+
+
+def max_pool1d_backward(dout: torch.Tensor, x: torch.Tensor, kernel_size, stride=None,
+                        padding: int = 0) -> torch.Tensor:
+    """Gradient of :func:`max_pool1d` with respect to ``x`` (routed to each window's maximum)."""
+    return _max_pool_backward(dout, x, kernel_size, stride, padding, "max_pool1d_backward", 1)
+
+
+# ---------------------------------------------------------------- average pooling
+
+def _divisor(pool: _Pool, count_include_pad: bool, like: torch.Tensor) -> torch.Tensor | int:
+    """How many cells each window averages: the whole window, or only its real (unpadded) cells."""
+    (kh, kw) = pool.kernel
+    if count_include_pad or pool.padding == (0, 0):
+        return kh * kw
+    real = torch.ones((1, 1) + pool.in_hw, dtype=like.dtype, device=like.device)
+    return pool.windows(real, 0).sum(dim=(-2, -1))
+
+
+def _avg_pool(x, kernel_size, stride, padding, count_include_pad, func, spatial) -> torch.Tensor:
+    x = _read_input(x, func, spatial)
+    pool = _geometry(x, kernel_size, stride, padding, func, spatial)
+    x4 = pool.as_4d(_as_float(x))
+    sums = pool.windows(x4, 0).sum(dim=(-2, -1))
+    return (sums / _divisor(pool, count_include_pad, x4)).reshape(pool.out_shape)
+
+
+def _avg_pool_backward(dout, x, kernel_size, stride, padding, count_include_pad, func, spatial):
+    x = _read_input(x, func, spatial)
+    pool = _geometry(x, kernel_size, stride, padding, func, spatial)
+    dout = _read_dout(dout, x, pool, func)
+    dout4 = pool.as_4d(dout.to(_grad_dtype(dout, x)))
+    # Every cell of a window gets the same share of that window's gradient.
+    share = dout4 / _divisor(pool, count_include_pad, dout4)
+    return pool.add_windows(share[..., None, None].expand(share.shape + pool.kernel))
+
+
+def avg_pool2d(x: torch.Tensor, kernel_size, stride=None, padding: int | tuple[int, int] = 0,
+               count_include_pad: bool = True) -> torch.Tensor:
+    """Average pooling over the last two axes, as ``torch.nn.functional.avg_pool2d``.
+
+    Shapes and output size as in :func:`max_pool2d`. Each output is the mean of its window;
+    padding counts as zeros. With ``count_include_pad=True`` (torch's default) every window is
+    divided by ``kh * kw``; with ``False`` only by its number of real cells. Unlike torch, integer
+    tensors give float64 means (float32 on MPS, which has no float64) instead of rounding them.
+
+    >>> import torch
+    >>> x = torch.tensor([[1, 3, 2, 1],
+    ...                   [2, 9, 1, 1],
+    ...                   [1, 3, 2, 3],
+    ...                   [5, 6, 1, 2]]).reshape(1, 4, 4)
+    >>> avg_pool2d(x, kernel_size=2)[0]
+    tensor([[3.7500, 1.2500],
+            [3.7500, 2.0000]], dtype=torch.float64)
+    """
+    return _avg_pool(x, kernel_size, stride, padding, count_include_pad, "avg_pool2d", 2)
+
+
+def avg_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, kernel_size, stride=None,
+                        padding: int | tuple[int, int] = 0,
+                        count_include_pad: bool = True) -> torch.Tensor:
+    """Gradient of :func:`avg_pool2d` with respect to ``x``.
+
+    Each window hands ``dout / divisor`` to every one of its cells; overlapping windows add up.
+    """
+    return _avg_pool_backward(dout, x, kernel_size, stride, padding, count_include_pad,
+                              "avg_pool2d_backward", 2)
+
+
+def avg_pool1d(x: torch.Tensor, kernel_size, stride=None, padding: int = 0,
+               count_include_pad: bool = True) -> torch.Tensor:
+    """Average pooling of ``(N, C, L)`` or ``(C, L)`` along L, as ``torch.nn.functional.avg_pool1d``.
+
+    >>> import torch
+    >>> avg_pool1d(torch.tensor([[1., 5., 2., 0.]]), kernel_size=2)
+    tensor([[3., 1.]])
+    """
+    return _avg_pool(x, kernel_size, stride, padding, count_include_pad, "avg_pool1d", 1)
+
+
+def avg_pool1d_backward(dout: torch.Tensor, x: torch.Tensor, kernel_size, stride=None,
+                        padding: int = 0, count_include_pad: bool = True) -> torch.Tensor:
+    """Gradient of :func:`avg_pool1d` with respect to ``x``."""
+    return _avg_pool_backward(dout, x, kernel_size, stride, padding, count_include_pad,
+                              "avg_pool1d_backward", 1)
+
+
+# ---------------------------------------------------------------- Lp pooling
+
+def _float_input(x, func: str) -> torch.Tensor:
+    return _as_float(_read_input(x, func, 2))
+
+
+def lp_pool2d(x: torch.Tensor, p: float, kernel_size, stride=None) -> torch.Tensor:
+    """Power-average pooling, as ``torch.nn.functional.lp_pool2d``: ``(sum over window of x**p) ** (1/p)``.
+
+    ``p=2`` is the lecture's L2 pooling (the Euclidean norm of each window), ``p=1`` sums the
+    window, and ``p=inf`` takes the largest ``|x|``. There is no padding. The formula is applied
+    literally, as torch does: negative inputs give NaN wherever a real power is undefined.
+    A window of zeros gives 0 and passes no gradient back (torch's rule). Shapes as in
+    :func:`max_pool2d`; integer tensors give float64.
+
+    >>> import torch
+    >>> lp_pool2d(torch.tensor([[[3., 0.], [0., 4.]]]), p=2, kernel_size=2)
+    tensor([[[5.]]])
+    """
+    func = "lp_pool2d"
+    x = _float_input(x, func)
+    p = check_positive_number(p, "p", func)
+    pool = _geometry(x, kernel_size, stride, 0, func, spatial=2)
+    if p == math.inf:
+        return _max_pool(x.abs(), kernel_size, stride, 0, func, 2)
+    sums = pool.windows(pool.as_4d(x) ** p).sum(dim=(-2, -1))
+    # sums ** (1/p) has an infinite slope at 0; stepping around it keeps gradients finite (0 there).
+    zero = sums == 0
+    root = torch.where(zero, torch.ones_like(sums), sums) ** (1 / p)
+    return torch.where(zero, torch.zeros_like(root), root).reshape(pool.out_shape)
+
+
+def lp_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, p: float, kernel_size,
+                       stride=None) -> torch.Tensor:
+    """Gradient of :func:`lp_pool2d` with respect to ``x``.
+
+    With ``S`` the window's sum of ``x**p``, each of its cells gets
+    ``dout * S**(1/p - 1) * x**(p - 1)``; a window with ``S == 0`` passes no gradient (torch's
+    rule). For ``p=inf`` the gradient goes to the largest ``|x|`` with the sign of that ``x``.
+    """
+    func = "lp_pool2d_backward"
+    x = _float_input(x, func)
+    p = check_positive_number(p, "p", func)
+    pool = _geometry(x, kernel_size, stride, 0, func, spatial=2)
+    dout = _read_dout(dout, x, pool, func)
+    if p == math.inf:
+        return torch.sign(x) * _max_pool_backward(dout, x.abs(), kernel_size, stride, 0, func, 2)
+    windows = pool.windows(pool.as_4d(x))
+    sums = (windows ** p).sum(dim=(-2, -1))
+    dout4 = pool.as_4d(dout.to(_grad_dtype(dout, x)))
+    scale = torch.where(sums == 0, torch.zeros_like(sums), dout4 * sums ** (1 / p - 1))
+    return pool.add_windows(scale[..., None, None] * windows ** (p - 1))
+
+
+# ---------------------------------------------------------------- pooling across channels
+
+def max_pool_channels(x: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Max over groups of ``group_size`` consecutive channels (maxout): ``(N, C, ...) -> (N, C/g, ...)``.
+
+    The lecture's "pooling across channels": if several filters detect the same pattern in
+    different poses, the max over them responds whichever pose appears. Output channel ``k`` is
+    the max of input channels ``k*g ... k*g + g - 1`` at each position. ``C`` must divide by ``g``.
+
+    >>> import torch
+    >>> max_pool_channels(torch.tensor([[1, 7, 4, 2]]), group_size=2)  # (N=1, C=4) -> (1, 2)
+    tensor([[7, 4]])
+    """
+    func = "max_pool_channels"
+    x = _read_tensor(x, "x", func, ndim=range(2, 6), what="(N, C, ...) batch")
+    g = check_int(group_size, "group_size", func, minimum=1)
+    n, c = x.shape[:2]
+    if c % g:
+        raise ValueError(f"{func}: argument 'group_size' must divide the {c} channels of 'x' "
+                         f"(shape {tuple(x.shape)}), got group_size={g}.")
+    return x.reshape((n, c // g, g) + tuple(x.shape[2:])).amax(dim=2)

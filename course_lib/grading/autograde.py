@@ -1,0 +1,243 @@
+"""Autograde a class in parallel without ever letting two processes write the gradebook.
+
+nbgrader grades one submission after another, all writing ``gradebook.db``. Here:
+
+1. The real gradebook is snapshotted once (SQLite backup API).
+2. Each submission is graded by a worker process in its own private course folder (mode 700,
+   outside the repository): a copy of ``nbgrader_config.py``, the snapshot as its gradebook,
+   the assignment's source and this one submission. nbgrader's ``Autograde`` runs there,
+   in-process, with the sandboxed kernel. Workers share nothing, so they cannot corrupt
+   anything; a crash loses one private copy.
+3. The parent process alone merges each finished result into the real gradebook, one at a
+   time (auto scores, comments, late penalty; manual scores are kept), copies the autograded
+   notebook into ``autograded/``, and writes the submission's status (ok / limit / failed, with
+   the reason) to ``autograded/.status/<assignment>/<student>.json``.
+
+A failed submission (kernel died, hung, notebook missing) is never merged as an ordinary 0: its
+grades are left empty and marked for manual grading, its notebook is flagged, and the status
+file and the CSV export say why.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from io import StringIO
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Iterable
+
+from .report import STATUS_FAILED, STATUS_LIMIT, STATUS_OK, write_status
+
+_SLOT = 0  # this worker's slot: kernels of concurrent workers get different uids
+
+
+def _init_worker(slots) -> None:
+    global _SLOT
+    _SLOT = slots.get()
+
+
+def snapshot_gradebook(db: Path, dest: Path) -> None:
+    """A consistent copy of a SQLite database, even while someone else uses it."""
+    with sqlite3.connect(db) as src, sqlite3.connect(dest) as out:
+        src.backup(out)
+
+
+def submissions(root: Path, assignment: str, students: Iterable[str] | None = None) -> list[str]:
+    """Students who have ``submitted/<student>/<assignment>/``, sorted."""
+    wanted = set(students) if students else None
+    found = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    return [s for s in found if wanted is None or s in wanted]
+
+
+def expected_notebooks(db: Path, assignment: str) -> list[str]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        return sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
+
+
+def normalise_names(folder: Path, expected: list[str]) -> tuple[list[str], list[str]]:
+    """Rename a lone renamed notebook back (``ps1 (1).ipynb``); return notes and missing names."""
+    present = {p.stem for p in folder.glob("*.ipynb")}
+    missing = [n for n in expected if n not in present]
+    unknown = sorted(present - set(expected))
+    notes = []
+    if len(missing) == 1 and len(unknown) == 1:
+        (folder / f"{unknown[0]}.ipynb").rename(folder / f"{missing[0]}.ipynb")
+        notes.append(f"renamed notebook '{unknown[0]}.ipynb' to '{missing[0]}.ipynb'")
+        missing, unknown = [], []
+    for name in unknown:
+        notes.append(f"ignored unknown notebook '{name}.ipynb'")
+    return notes, missing
+
+
+def grade_one(job: dict[str, Any]) -> dict[str, Any]:
+    """Worker: autograde one submission in a private course folder; touch nothing shared."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import NbGraderException  # noqa: F401 - re-exported by nbgrader
+    from traitlets.config import Config, PyFileConfigLoader
+
+    started = time.monotonic()
+    root, assignment, student = Path(job["root"]), job["assignment"], job["student"]
+    private = Path(job["workspace"]) / student
+    course = private / "course"
+    (course / "submitted" / student).mkdir(parents=True)
+    shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copy(job["template_db"], course / "gradebook.db")
+    shutil.copytree(root / "solutions" / assignment, course / "solutions" / assignment,
+                    symlinks=True)
+    shutil.copytree(root / "submitted" / student / assignment,
+                    course / "submitted" / student / assignment, symlinks=True)
+    notes, missing = normalise_names(course / "submitted" / student / assignment,
+                                     job["notebooks"])
+
+    verdict_file = private / "verdict.jsonl"
+    os.environ["COURSE_GRADING_VERDICT"] = str(verdict_file)
+    os.environ["COURSE_GRADING_SLOT"] = str(_SLOT)
+    log = StringIO()
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    logging.getLogger().addHandler(handler)
+    ok = False
+    try:
+        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+        cfg.merge(Config(job.get("config_overrides") or {}))
+        cfg.CourseDirectory.root = str(course)
+        cfg.CourseDirectory.assignment_id = assignment
+        cfg.CourseDirectory.student_id = student
+        cfg.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+        converter = Autograde(coursedir=CourseDirectory(config=cfg), config=cfg)
+        converter.start()
+        ok = True
+    except Exception as err:  # NbGraderException, or anything nbgrader did not expect
+        log.write(f"[ERROR] {type(err).__name__}: {err}\n")
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    verdicts = [json.loads(line) for line in verdict_file.read_text().splitlines()] \
+        if verdict_file.exists() else []
+    failures = [v["failure"] for v in verdicts if v.get("failure")]
+    hits = [h for v in verdicts for h in v.get("limits_hit", [])]
+    if missing:
+        failures.append("notebook(s) not submitted: " + ", ".join(f"{m}.ipynb" for m in missing))
+    if not ok and not failures:
+        errors = [line for line in log.getvalue().splitlines() if line.startswith("[ERROR]")]
+        failures.append("nbgrader failed: " + (errors[0][8:] if errors else "see the log"))
+    status = STATUS_FAILED if failures else (STATUS_LIMIT if hits else STATUS_OK)
+    return {"student": student, "assignment": assignment, "status": status,
+            "reason": "; ".join(failures or hits), "notes": notes,
+            "course": str(course), "seconds": round(time.monotonic() - started, 2),
+            "log": log.getvalue()[-20000:]}
+
+
+def merge_result(root: Path, result: dict[str, Any], db_url: str) -> None:
+    """Parent only: copy one private result into the real gradebook and autograded/."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    assignment, student = result["assignment"], result["student"]
+    course = Path(result["course"])
+    private_db = f"sqlite:///{course / 'gradebook.db'}"
+    dest = root / "autograded" / student / assignment
+    with Gradebook(db_url) as real, Gradebook(private_db) as private:
+        real.update_or_create_student(student)
+        try:
+            psub = private.find_submission(assignment, student)
+            timestamp = psub.timestamp
+        except MissingEntry:
+            psub, timestamp = None, None
+        real.update_or_create_submission(assignment, student, timestamp=timestamp)
+        for nb in real.find_submission(assignment, student).notebooks:
+            pnb = None
+            if psub is not None and result["status"] != STATUS_FAILED:
+                pnb = private.find_submission_notebook(nb.name, assignment, student)
+            nb.flagged = pnb is None
+            nb.late_submission_penalty = pnb.late_submission_penalty if pnb else None
+            pgrades = {g.name: g for g in pnb.grades} if pnb else {}
+            for grade in nb.grades:
+                pg = pgrades.get(grade.name)
+                grade.auto_score = pg.auto_score if pg else None
+                grade.needs_manual_grade = grade.auto_score is None or grade.manual_score is not None
+            pcomments = {c.name: c for c in pnb.comments} if pnb else {}
+            for comment in nb.comments:
+                pc = pcomments.get(comment.name)
+                comment.auto_comment = pc.auto_comment if pc else None
+        real.db.commit()
+    source = course / "autograded" / student / assignment
+    if dest.exists():
+        shutil.rmtree(dest)
+    if result["status"] != STATUS_FAILED and source.is_dir():
+        shutil.copytree(source, dest)
+    write_status(root, result)
+
+
+def ensure_in_gradebook(root: Path, assignment: str) -> None:
+    """Autograde needs the assignment's cells in the gradebook: generate it if they are not."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from .release import generate
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        try:
+            if gb.find_assignment(assignment).notebooks:
+                return
+        except MissingEntry:
+            pass
+    generate(root, [assignment])
+
+
+def autograde(root: Path, assignment: str, students: Iterable[str] | None = None,
+              jobs: int | None = None, config_overrides: dict | None = None,
+              progress: bool = True) -> list[dict[str, Any]]:
+    """Autograde every (or some) submission of ``assignment``; return one result per student."""
+    from .sandbox import choose_backend
+
+    root = Path(root).resolve()
+    backend = choose_backend((config_overrides or {}).get("SandboxedExecute", {}).get("backend", "auto"))
+    if backend == "setpriv" and root.stat().st_mode & 0o007:
+        raise RuntimeError(f"The setpriv fallback isolates by file permissions, but {root} is "
+                           f"open to other users: `chmod 700 {root}`, or install bubblewrap.")
+    ensure_in_gradebook(root, assignment)
+    who = submissions(root, assignment, students)
+    if not who:
+        return []
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(who)))
+    workspace = Path(tempfile.mkdtemp(prefix=f"autograde-{assignment}-"))  # mode 700
+    db_url = f"sqlite:///{root / 'gradebook.db'}"
+    try:
+        template = workspace / "template.db"
+        snapshot_gradebook(root / "gradebook.db", template)
+        notebooks = expected_notebooks(template, assignment)
+        base = {"root": str(root), "assignment": assignment, "workspace": str(workspace),
+                "template_db": str(template), "notebooks": notebooks,
+                "config_overrides": config_overrides or {}}
+        ctx = get_context("spawn")
+        slots = ctx.Queue()
+        for slot in range(jobs):
+            slots.put(slot)
+        results = []
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(slots,)) as pool:
+            futures = {pool.submit(grade_one, {**base, "student": s}): s for s in who}
+            for future in as_completed(futures):
+                student = futures[future]
+                try:
+                    result = future.result()
+                except Exception as err:  # the worker itself broke: report, never guess a score
+                    result = {"student": student, "assignment": assignment,
+                              "status": STATUS_FAILED, "notes": [], "course": str(workspace),
+                              "reason": f"grader error: {type(err).__name__}: {err}", "log": ""}
+                merge_result(root, result, db_url)  # serial: only this process writes the db
+                results.append(result)
+                if progress:
+                    print(f"[{len(results)}/{len(who)}] {student}: {result['status']}"
+                          + (f" ({result['reason']})" if result["reason"] else ""), flush=True)
+        return sorted(results, key=lambda r: r["student"])
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)

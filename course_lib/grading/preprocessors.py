@@ -1,0 +1,194 @@
+"""nbgrader preprocessors of the course: the sandboxed Execute, and two small grading fixes.
+
+``SandboxedExecute``
+    nbgrader's ``Execute``, but the kernel is the sandbox wrapper
+    (:mod:`course_lib.grading.kernel`), talks over Unix sockets (the sandbox has no network),
+    gets the assignment's limits, and leaves a verdict: which cells hit a limit, or why the
+    kernel died or hung. The verdict goes to the JSON-lines file named by
+    ``$COURSE_GRADING_VERDICT`` (the parallel driver sets it) and to the log.
+
+``StderrIsNotFailure``
+    nbgrader scores a test cell 0 as soon as anything reaches stderr, so a library warning
+    would zero a correct answer. This relabels stderr in test cells as stdout; only an error
+    (a failed assert) fails a test. The text stays visible in the feedback.
+
+``HideHiddenTestTracebacks``
+    In feedback, a failing hidden test would show its own source lines in the traceback. This
+    keeps only the last line (the error and its message) in cells that hold hidden tests.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Dict, Int, Unicode
+
+from .limits import SandboxLimits
+
+KERNEL_NAME = "course-sandbox"
+
+
+def write_kernelspec(folder: Path) -> Path:
+    """Write the ``course-sandbox`` kernelspec into ``folder/kernels/`` and return its folder."""
+    spec_dir = folder / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-m", "course_lib.grading.kernel", "-f",
+                     "{connection_file}"],
+            "display_name": "Python 3 (course sandbox)", "language": "python",
+            "interrupt_mode": "signal", "metadata": {"debugger": False}}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return spec_dir
+
+
+def _append_verdict(event: dict[str, Any]) -> None:
+    path = os.environ.get("COURSE_GRADING_VERDICT")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event) + "\n")
+
+
+def _last_exit(status_file: Path, wait: float = 3.0) -> str | None:
+    """The wrapper's reason for the kernel's end; it may need a moment to write it."""
+    deadline = time.monotonic() + wait
+    while True:
+        if status_file.exists():
+            for line in reversed(status_file.read_text().splitlines()):
+                event = json.loads(line)
+                if event.get("event") in ("exit", "refused"):
+                    return event["reason"]
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
+
+
+class SandboxedExecute(Execute):
+    """Execute each notebook in the sandboxed kernel with the assignment's limits."""
+
+    backend = Unicode("auto", help="'auto' (bubblewrap when installed, else setpriv), "
+                      "'bwrap' or 'setpriv'.").tag(config=True)
+    uid_base = Int(61000, help="When grading as root, kernels run as uid_base + slot, a uid "
+                   "that owns nothing.").tag(config=True)
+    default_limits = Dict({}, help="Overrides of course_lib.grading.limits.SandboxLimits for "
+                          "every assignment.").tag(config=True)
+    assignment_limits = Dict({}, help="Per assignment: {assignment_id: {limit: value}}, on top "
+                             "of default_limits.").tag(config=True)
+
+    def limits_for(self, assignment: str | None) -> SandboxLimits:
+        base = SandboxLimits().merged(self.default_limits)
+        return base.merged(self.assignment_limits.get(assignment or "", {}))
+
+    def create_kernel_manager(self):
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        write_kernelspec(self._tmp)
+        ksm = KernelSpecManager(kernel_dirs=[str(self._tmp / "kernels")])
+        self.km = self.kernel_manager_class(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm,
+                                            config=self.config)
+        self.km.transport = "ipc"
+        self.km.ip = str(self._sockets / "kernel")
+        return self.km
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        settings = {"limits": self._limits.as_dict(), "backend": self.backend,
+                    "uid_base": self.uid_base, "slot": int(os.environ.get("COURSE_GRADING_SLOT", 0)),
+                    "status_file": str(self._status), "scratch_root": str(self._tmp)}
+        kwargs["env"] = {**os.environ, "COURSE_SANDBOX": json.dumps(settings)}
+        await super().async_start_new_kernel(**kwargs)
+
+    async def _async_handle_timeout(self, timeout: int, cell=None):
+        self._timed_out.append(self._cell_label(cell))
+        return await super()._async_handle_timeout(timeout, cell)
+
+    @staticmethod
+    def _cell_label(cell) -> str:
+        if cell is None:
+            return "?"
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        return grade_id or f"cell {cell.get('id', '?')}"
+
+    def preprocess(self, nb, resources=None, km=None):
+        info = (resources or {}).get("nbgrader", {})
+        notebook, student = info.get("notebook"), info.get("student")
+        assignment = info.get("assignment") or ""
+        if not hasattr(self, "_configured_timeout"):
+            self._configured_timeout = self.timeout  # Execute.timeout from nbgrader_config.py
+        explicit = {**self.default_limits, **self.assignment_limits.get(assignment, {})}
+        self.timeout = explicit.get("cell_timeout", self._configured_timeout)
+        self._limits = self.limits_for(assignment).merged({"cell_timeout": self.timeout})
+        if not any(a.startswith("--HistoryManager.hist_file") for a in self.extra_arguments):
+            self.extra_arguments = [*self.extra_arguments, "--HistoryManager.hist_file=:memory:"]
+        # Private, root-only folders; the wrapper hands the socket folder to the sandbox uid.
+        self._tmp = Path(tempfile.mkdtemp(prefix="course-grading-"))
+        self._tmp.chmod(0o711)  # traversable, not listable: the setpriv fallback needs it
+        self._sockets = Path(tempfile.mkdtemp(prefix="course-kernel-"))
+        self._status = self._tmp / "kernel-status.jsonl"
+        self._timed_out: list[str] = []
+        verdict = {"notebook": notebook, "student": student, "failure": None}
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        except DeadKernelError:
+            verdict["failure"] = _last_exit(self._status) or "the kernel died"
+            raise
+        except CellTimeoutError:
+            where = self._timed_out[-1] if self._timed_out else "a cell"
+            verdict["failure"] = (f"the kernel hung: {where} ran past {self.timeout} s and "
+                                  f"did not respond to the interrupt")
+            raise
+        except Exception as err:
+            reason = _last_exit(self._status, wait=0.5)
+            verdict["failure"] = reason if reason and "normally" not in reason else \
+                f"{type(err).__name__}: {err}"
+            raise
+        else:
+            verdict["limits_hit"] = self._limits_hit(nb)
+        finally:
+            _append_verdict(verdict)
+            if verdict["failure"]:
+                self.log.error("Sandboxed kernel failed: %s", verdict["failure"])
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            shutil.rmtree(self._sockets, ignore_errors=True)
+        return nb, resources
+
+    def _limits_hit(self, nb) -> list[str]:
+        """Cells stopped by the time limit or by the memory limit (the kernel survived)."""
+        hits = [f"{label}: interrupted after {self.timeout} s" for label in self._timed_out]
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and out.get("ename") == "MemoryError":
+                    hits.append(f"{self._cell_label(cell)}: MemoryError (limit "
+                                f"{self._limits.memory_mb} MB)")
+                    break
+        return hits
+
+
+class StderrIsNotFailure(NbGraderPreprocessor):
+    """Relabel stderr in test cells as stdout, so only a raised error fails a test."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    out["name"] = "stdout"
+        return cell, resources
+
+
+class HideHiddenTestTracebacks(NbGraderPreprocessor):
+    """Keep only the final error line in cells whose source holds hidden tests."""
+
+    marker = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and self.marker in cell.source:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    out["traceback"] = [f"{out.get('ename')}: {out.get('evalue')}"]
+        return cell, resources

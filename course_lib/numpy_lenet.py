@@ -1,0 +1,265 @@
+"""The modern LeNet-5 in NumPy, with backpropagation written out by hand.
+
+The network is ``LeNet5("modern")`` from ``course_lib.models``, layer for layer, built from the
+course's own NumPy layers (``conv.conv2d_layer`` and ``pool.max_pool2d`` with their backward
+passes) plus ReLU, fully connected layers and softmax cross-entropy written here.
+
+Every layer has the same two methods:
+
+- ``forward(x) -> (out, cache)``: the output, and what the backward pass will need;
+- ``backward(dout, cache) -> dx``: the gradient with respect to the layer's input, after
+  storing the gradients of its own parameters in ``layer.grads``.
+
+Backprop is then the chain rule, one layer at a time, from the loss back to the image: the
+caches from the forward pass are consumed in reverse order. Parameter names match the torch
+model's ``state_dict`` (``c1.weight``, ..., ``output.bias``), so :meth:`NumpyLeNet5.load_from_torch`
+and :meth:`NumpyLeNet5.to_torch` copy weights across and the two can be checked against each
+other.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import check_int, to_numeric_array
+from .conv import conv2d_layer, conv2d_layer_backward
+from .pool import max_pool2d, max_pool2d_backward
+
+__all__ = ["NumpyLeNet5", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear",
+           "softmax_cross_entropy"]
+
+
+# --------------------------------------------------------------------------- layers
+
+class Conv2d:
+    """Convolution layer: ``out = conv2d_layer(x, W, b, padding)``. (N, C, H, W) -> (N, F, OH, OW)."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, padding: int = 0) -> None:
+        self.params = {"weight": weight, "bias": bias}
+        self.grads: dict[str, np.ndarray] = {}
+        self.padding = padding
+
+    def forward(self, x: np.ndarray):
+        out = conv2d_layer(x, self.params["weight"], self.params["bias"], stride=1, padding=self.padding)
+        return out, x
+
+    def backward(self, dout: np.ndarray, cache) -> np.ndarray:
+        dx, dw, db = conv2d_layer_backward(dout, cache, self.params["weight"], 1, self.padding, 1, 1)
+        self.grads = {"weight": dw, "bias": db}
+        return dx
+
+
+class ReLU:
+    """``out = max(x, 0)``; its gradient passes where ``x > 0`` and is 0 elsewhere."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, x: np.ndarray):
+        mask = x > 0
+        return x * mask, mask
+
+    def backward(self, dout: np.ndarray, cache) -> np.ndarray:
+        return dout * cache
+
+
+class MaxPool2d:
+    """``max_pool2d`` with a square window and stride equal to it (2×2 halves H and W)."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def __init__(self, kernel_size: int = 2) -> None:
+        self.kernel_size = kernel_size
+
+    def forward(self, x: np.ndarray):
+        return max_pool2d(x, self.kernel_size), x
+
+    def backward(self, dout: np.ndarray, cache) -> np.ndarray:
+        return max_pool2d_backward(dout, cache, self.kernel_size)
+
+
+class Flatten:
+    """(N, C, H, W) -> (N, C*H*W), in torch's (C, H, W) order; backward reshapes back."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, x: np.ndarray):
+        return x.reshape(len(x), -1), x.shape
+
+    def backward(self, dout: np.ndarray, cache) -> np.ndarray:
+        return dout.reshape(cache)
+
+
+class Linear:
+    """Fully connected: ``out = x @ W.T + b`` with W of shape (out, in), as ``nn.Linear``.
+
+    Backward: ``dx = dout @ W``, ``dW = dout.T @ x``, ``db = dout.sum(0)``.
+    """
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        self.params = {"weight": weight, "bias": bias}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray):
+        return x @ self.params["weight"].T + self.params["bias"], x
+
+    def backward(self, dout: np.ndarray, cache) -> np.ndarray:
+        self.grads = {"weight": dout.T @ cache, "bias": dout.sum(0)}
+        return dout @ self.params["weight"]
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of softmax(logits) against integer labels, and its gradient.
+
+    ``loss = mean_n( -log softmax(z_n)[y_n] )``; ``dloss/dz = (softmax(z) - onehot(y)) / N``.
+    Subtracting each row's maximum first changes nothing mathematically and avoids overflow.
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = len(labels)
+    loss = -log_probs[np.arange(n), labels].mean()
+    dlogits = np.exp(log_probs)
+    dlogits[np.arange(n), labels] -= 1
+    return float(loss), dlogits / n
+
+
+# --------------------------------------------------------------------------- the network
+
+class NumpyLeNet5:
+    """Modern LeNet-5 (61,706 params) in NumPy, trained by SGD with momentum and weight decay.
+
+    Input (N, 1, 28, 28) float, output (N, 10) logits. Weights start He-uniform
+    (``U(-sqrt(6/fan_in), sqrt(6/fan_in))``, suited to ReLU) with zero biases, from ``seed``.
+
+    >>> net = NumpyLeNet5(seed=0)
+    >>> net.forward(np.zeros((2, 1, 28, 28))).shape, net.num_parameters()
+    ((2, 10), 61706)
+    """
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self, num_classes: int = 10, dtype=np.float32, seed: int = 0) -> None:
+        self.num_classes = check_int(num_classes, "num_classes", "NumpyLeNet5", 1)
+        self.dtype = np.dtype(dtype)
+        rng = np.random.default_rng(seed)
+
+        def he(*shape):
+            fan_in = int(np.prod(shape[1:]))
+            bound = np.sqrt(6.0 / fan_in)
+            return rng.uniform(-bound, bound, shape).astype(self.dtype)
+
+        def zeros(n):
+            return np.zeros(n, self.dtype)
+
+        self.layers = {
+            "c1": Conv2d(he(6, 1, 5, 5), zeros(6), padding=2), "relu1": ReLU(), "s2": MaxPool2d(2),
+            "c3": Conv2d(he(16, 6, 5, 5), zeros(16)), "relu3": ReLU(), "s4": MaxPool2d(2),
+            "flatten": Flatten(),
+            "f5": Linear(he(120, 400), zeros(120)), "relu5": ReLU(),
+            "f6": Linear(he(84, 120), zeros(84)), "relu6": ReLU(),
+            "output": Linear(he(num_classes, 84), zeros(num_classes)),
+        }
+        self.velocity = {name: np.zeros_like(p) for name, p in self.parameters().items()}
+        self._caches: list = []
+
+    # ---- parameters, named as in the torch state_dict
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {f"{layer}.{key}": p for layer, module in self.layers.items()
+                for key, p in module.params.items()}
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        return {f"{layer}.{key}": g for layer, module in self.layers.items()
+                for key, g in module.grads.items()}
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters().values())
+
+    # ---- forward and backward
+    def forward(self, x, keep_caches: bool = False) -> np.ndarray:
+        """Logits (N, num_classes) of a batch (N, 1, 28, 28)."""
+        x = to_numeric_array(x, "x", "NumpyLeNet5.forward", ndim=4, what="(N, 1, 28, 28) batch")
+        if x.shape[1:] != self.input_shape:
+            raise ValueError(f"NumpyLeNet5.forward: argument 'x' must have shape (N, 1, 28, 28), "
+                             f"got {x.shape}. MNIST digits are 28×28 with one channel.")
+        out = x.astype(self.dtype, copy=False)
+        self._caches = []
+        for layer in self.layers.values():
+            out, cache = layer.forward(out)
+            if keep_caches:
+                self._caches.append(cache)
+        return out
+
+    def backward(self, dlogits: np.ndarray) -> np.ndarray:
+        """Backpropagate ``dloss/dlogits`` through every layer (after ``forward(..., keep_caches=True)``);
+        fills each layer's ``grads`` and returns ``dloss/dx``."""
+        if len(self._caches) != len(self.layers):
+            raise RuntimeError("NumpyLeNet5.backward: call forward(x, keep_caches=True) first.")
+        grad = dlogits
+        for layer, cache in zip(reversed(self.layers.values()), reversed(self._caches)):
+            grad = layer.backward(grad, cache)
+        self._caches = []
+        return grad
+
+    def loss_and_gradients(self, x, labels) -> tuple[float, dict[str, np.ndarray]]:
+        """Mean cross-entropy on a batch and the gradient of every parameter."""
+        logits = self.forward(x, keep_caches=True)
+        loss, dlogits = softmax_cross_entropy(logits, self._labels(labels, len(logits)))
+        self.backward(dlogits)
+        return loss, self.gradients()
+
+    def sgd_step(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
+        """One SGD update, the same rule as ``torch.optim.SGD``:
+        ``v = momentum * v + (g + weight_decay * w);  w = w - lr * v`` (in place)."""
+        params, grads = self.parameters(), self.gradients()
+        for name, w in params.items():
+            v = self.velocity[name]
+            v *= momentum
+            v += grads[name] + weight_decay * w
+            w -= lr * v
+
+    def train_step(self, x, labels, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> float:
+        """Forward, backward and one SGD update on a batch; returns the batch loss."""
+        loss, _ = self.loss_and_gradients(x, labels)
+        self.sgd_step(lr, momentum, weight_decay)
+        return loss
+
+    def predict(self, x, batch_size: int = 1000) -> np.ndarray:
+        """Predicted class of each image (N,)."""
+        return np.concatenate([self.forward(x[i:i + batch_size]).argmax(1)
+                               for i in range(0, len(x), batch_size)])
+
+    def accuracy(self, x, labels, batch_size: int = 1000) -> float:
+        return float((self.predict(x, batch_size) == self._labels(labels, len(x))).mean())
+
+    def _labels(self, labels, n: int) -> np.ndarray:
+        labels = to_numeric_array(labels, "labels", "NumpyLeNet5", ndim=1, what="vector of class labels")
+        if len(labels) != n or labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(f"NumpyLeNet5: 'labels' must be {n} integers in [0, {self.num_classes}), "
+                             f"got {len(labels)} values in [{labels.min()}, {labels.max()}].")
+        return labels.astype(np.int64)
+
+    # ---- torch interop
+    def load_from_torch(self, model) -> "NumpyLeNet5":
+        """Copy the weights of a ``models.LeNet5("modern")`` into this network (momentum reset)."""
+        state = model.state_dict()
+        mine = self.parameters()
+        if set(state) != set(mine) or any(tuple(state[k].shape) != mine[k].shape for k in mine):
+            raise ValueError("NumpyLeNet5.load_from_torch: expected a LeNet5('modern') with "
+                             f"{self.num_classes} classes; its state_dict keys or shapes differ.")
+        for name, w in mine.items():
+            w[...] = state[name].detach().cpu().numpy().astype(self.dtype)
+        self.velocity = {name: np.zeros_like(p) for name, p in mine.items()}
+        return self
+
+    def to_torch(self):
+        """A new ``models.LeNet5("modern")`` (float32, or float64 if this net is) with these weights."""
+        import torch
+
+        from .models import LeNet5
+
+        model = LeNet5("modern", num_classes=self.num_classes)
+        if self.dtype == np.float64:
+            model = model.double()
+        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.parameters().items()})
+        return model

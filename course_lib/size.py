@@ -1,0 +1,683 @@
+"""How big is a network? Units, weights and connections, layer by layer.
+
+The lectures measure a network three ways, and each matters for a different reason:
+
+* **units** — activations are kept in memory for backprop;
+* **weights** — they are kept in memory, and their number drives overfitting;
+* **connections** — each costs about 3 multiply-adds in training (1 forward, 2 backward).
+
+Describe a network with layer specs and :func:`account` it, or hand a torch model to
+:func:`from_torch`; both give a :class:`SizeTable`. The published networks are presets
+(:func:`lenet5_lecture`, :func:`lenet5_1998`, :func:`lenet1989`, :func:`alexnet2012`, ...).
+
+Conventions (applied to every layer, in ``account`` and in ``from_torch`` alike):
+
+* ``units`` = the output activations of a layer. Pooling layers have units (LeNet's S2, S4);
+  shape-only layers (flatten, LRN, dropout, activation) have none: they re-express the units
+  of the layer before them. The input image is not a layer: ``SizeTable.input_units``.
+* ``weights`` = distinct trainable multiplicative weights; a shared weight counts once.
+  ``biases`` = trainable additive parameters; ``params = weights + biases``.
+* ``connections`` = input-to-output links used in the forward pass, plus one per unit for its
+  bias, as LeCun et al. count them. A conv unit links to every position its kernel covers,
+  padded ones included, so a conv layer has W·H·K²·I·J connections (output W×H×J, input I
+  maps) and an FC layer from W×H×I to W×H×J units has W²H²IJ. A pooling unit links to its
+  K² inputs (+1 with LeNet-5's trainable coefficient and bias).
+* ``multiply_adds`` = the input×weight products of conv, FC and RBF layers: connections
+  less the bias links; pooling and shape-only layers have none. This is what MAC counters
+  report (torchvision's AlexNet: 714,188,480).
+
+>>> table = account([conv(1, 6, 5, bias=False), pool(2), flatten(), fc(1176, 10, bias=False)], (1, 32, 32))
+>>> [(r.name, r.units, r.weights, r.connections) for r in table.rows]
+[('conv1', 4704, 150, 117600), ('pool1', 1176, 0, 4704), ('flatten1', 0, 0, 0), ('fc1', 10, 11760, 11760)]
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ._checks import _describe, check_choice, check_int, check_kernel_fits, check_shape, check_tuple
+
+__all__ = ["Conv", "Pool", "AdaptivePool", "FC", "RBF", "ShapeOnly", "Row", "SizeTable", "Memory",
+           "conv", "pool", "adaptive_pool", "fc", "rbf", "flatten", "lrn", "dropout", "act",
+           "account", "from_torch", "training_operations", "memory"]
+
+KINDS = ("conv", "pool", "fc", "rbf", "flatten", "lrn", "dropout", "act", "other")
+FIELDS = ("units", "weights", "biases", "params", "connections", "multiply_adds")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One layer of a :class:`SizeTable` (``params`` is computed: weights + biases)."""
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    units: int
+    weights: int
+    biases: int
+    connections: int
+    multiply_adds: int
+    params: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", self.weights + self.biases)
+
+
+def _out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
+    """torch's output length: floor((n + 2p - d(k-1) - 1) / s) + 1 (ceil for ceil_mode pools)."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:  # torch: the last window must start inside the input
+        out -= 1
+    return out
+
+
+def _spatial(in_shape: tuple[int, ...], n: int, where: str) -> tuple[int, ...]:
+    if len(in_shape) != n + 1:
+        raise ValueError(f"{where}: expects a (C, {', '.join('HW'[-n:] if n <= 2 else 'DHW')}) "
+                         f"input with {n} spatial dims, got shape {in_shape}.")
+    return in_shape[1:]
+
+
+# --------------------------------------------------------------------------- layer specs
+
+@dataclass(frozen=True)
+class Conv:
+    """A convolution (made by :func:`conv`); ``kernel_size`` etc. are tuples or ints."""
+    in_channels: int
+    out_channels: int
+    kernel_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...] = 1
+    padding: int | tuple[int, ...] | str = 0
+    dilation: int | tuple[int, ...] = 1
+    groups: int = 1
+    bias: str = "tied"
+    connection_table: tuple[tuple[bool, ...], ...] | None = None
+    name: str | None = None
+    kind = "conv"
+
+    def inputs_per_map(self) -> list[int]:
+        """How many input maps each output map sees (the groups or the connection table)."""
+        if self.connection_table is not None:
+            return [sum(row) for row in self.connection_table]
+        return [self.in_channels // self.groups] * self.out_channels
+
+    def count(self, in_shape: tuple[int, ...], where: str) -> Row:
+        if in_shape[0] != self.in_channels:
+            raise ValueError(f"{where}: expects {self.in_channels} input channels, "
+                             f"got an input of shape {in_shape}.")
+        n = len(in_shape) - 1
+        k, s, d = (check_tuple(v, a, where, n, 1) for v, a in
+                   ((self.kernel_size, "kernel_size"), (self.stride, "stride"), (self.dilation, "dilation")))
+        size = in_shape[1:]
+        if self.padding == "same":
+            out = size
+        else:
+            p = (0,) * n if self.padding == "valid" else check_tuple(self.padding, "padding", where, n, 0)
+            check_kernel_fits(size, k, p, where, "layers", d)
+            out = tuple(_out_size(*a) for a in zip(size, k, s, p, d))
+        positions, taps = math.prod(out), math.prod(k)
+        weights = taps * sum(self.inputs_per_map())
+        units = self.out_channels * positions
+        biases = {"tied": self.out_channels, "untied": units, "none": 0}[self.bias]
+        links = positions * weights  # a shared weight is used once per output position
+        return Row(self.name or "", "conv", (self.out_channels, *out), units, weights, biases,
+                   links + (units if biases else 0), links)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Max or average pooling (made by :func:`pool`), optionally LeNet-5's trainable kind."""
+    kernel_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...] | None = None
+    padding: int | tuple[int, ...] = 0
+    dilation: int | tuple[int, ...] = 1
+    mode: str = "max"
+    trainable: bool = False
+    ceil_mode: bool = False
+    name: str | None = None
+    kind = "pool"
+
+    def count(self, in_shape: tuple[int, ...], where: str) -> Row:
+        n = len(in_shape) - 1
+        k = check_tuple(self.kernel_size, "kernel_size", where, n, 1)
+        s = k if self.stride is None else check_tuple(self.stride, "stride", where, n, 1)
+        p = check_tuple(self.padding, "padding", where, n, 0)
+        d = check_tuple(self.dilation, "dilation", where, n, 1)
+        check_kernel_fits(in_shape[1:], k, p, where, "layers", d)
+        out = tuple(_out_size(*a, self.ceil_mode) for a in zip(in_shape[1:], k, s, p, d))
+        channels, units = in_shape[0], in_shape[0] * math.prod(out)
+        coef = channels if self.trainable else 0  # one coefficient and one bias per map
+        links = units * math.prod(k)
+        return Row(self.name or "", "pool", (channels, *out), units, coef, coef,
+                   links + (units if self.trainable else 0), 0)
+
+
+def _adaptive_links(n: int, o: int) -> int:
+    """Total window length of torch's adaptive pooling: window i is [floor(in/o), ceil((i+1)n/o))."""
+    return sum(-(-(i + 1) * n // o) - (i * n) // o for i in range(o))
+
+
+@dataclass(frozen=True)
+class AdaptivePool:
+    """Adaptive pooling to a fixed output size (made by :func:`adaptive_pool`)."""
+    output_size: tuple[int | None, ...]
+    mode: str = "avg"
+    name: str | None = None
+    kind = "pool"
+
+    def count(self, in_shape: tuple[int, ...], where: str) -> Row:
+        size = _spatial(in_shape, len(self.output_size), where)
+        out = tuple(n if o is None else o for n, o in zip(size, self.output_size))
+        links = in_shape[0] * math.prod(_adaptive_links(n, o) for n, o in zip(size, out))
+        return Row(self.name or "", "pool", (in_shape[0], *out), in_shape[0] * math.prod(out),
+                   0, 0, links, 0)
+
+
+@dataclass(frozen=True)
+class FC:
+    """A fully connected layer (made by :func:`fc`); it takes an input of any shape whole."""
+    in_features: int
+    out_features: int
+    bias: bool = True
+    name: str | None = None
+    kind = "fc"
+
+    def count(self, in_shape: tuple[int, ...], where: str) -> Row:
+        if math.prod(in_shape) != self.in_features:
+            raise ValueError(f"{where}: expects {self.in_features} input features, got an input "
+                             f"of shape {in_shape} = {math.prod(in_shape)} units.")
+        links = self.in_features * self.out_features
+        biases = self.out_features if self.bias else 0
+        return Row(self.name or "", self.kind, (self.out_features,), self.out_features, links,
+                   biases, links + biases, links)
+
+
+@dataclass(frozen=True)
+class RBF(FC):
+    """LeNet-5's Euclidean RBF output: y_j = sum_i (x_i - w_ji)^2, one weight per link, no bias."""
+    bias: bool = False
+    kind = "rbf"
+
+
+@dataclass(frozen=True)
+class ShapeOnly:
+    """A layer with no units, weights or connections of its own: flatten, LRN, dropout, act."""
+    kind: str
+    name: str | None = None
+
+    def count(self, in_shape: tuple[int, ...], where: str) -> Row:
+        out = (math.prod(in_shape),) if self.kind == "flatten" else in_shape
+        return Row(self.name or "", self.kind, out, 0, 0, 0, 0, 0)
+
+
+SPECS = (Conv, Pool, AdaptivePool, FC, ShapeOnly)
+
+
+def _connection_table(table: Any, out_channels: int, in_channels: int) -> tuple[tuple[bool, ...], ...]:
+    arr = np.asarray(table)
+    if arr.dtype != bool and not (np.issubdtype(arr.dtype, np.number) and np.isin(arr, (0, 1)).all()):
+        raise TypeError(f"conv: argument 'connection_table' must hold booleans (or 0/1), "
+                        f"got {_describe(arr)}.")
+    check_shape(arr, (out_channels, in_channels), "connection_table", "conv",
+                "(out_channels, in_channels): row o lists the input maps output map o sees")
+    if not arr.any(axis=1).all():
+        raise ValueError(f"conv: argument 'connection_table' gives output map(s) "
+                         f"{np.flatnonzero(~arr.any(axis=1)).tolist()} no input map at all.")
+    return tuple(tuple(bool(v) for v in row) for row in arr)
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
+         padding: int | Sequence[int] | str = 0, dilation: int | Sequence[int] = 1, groups: int = 1,
+         bias: bool | str = True, connection_table: Any = None, name: str | None = None) -> Conv:
+    """A convolution, with torch's argument names and order (1-D, 2-D or 3-D from the input).
+
+    ``bias``: ``True``/``"tied"`` (one per output map), ``"untied"`` (one per output unit, as in
+    LeCun 1989) or ``False``/``"none"``. ``connection_table``: an (out_channels, in_channels)
+    boolean array for partial connectivity (LeNet-5's C3); row o lists the maps output map o sees.
+
+    Counts (output W×H×J from I input maps, K×K kernel): K²IJ weights, W·H·K²·I·J connections
+    (+ W·H·J for the biases).
+
+    >>> account([conv(6, 16, 5, bias=False)], (6, 14, 14)).rows[0].connections  # the lecture's C3
+    240000
+    """
+    func = "conv"
+    in_channels, out_channels = (check_int(v, a, func, 1) for v, a in
+                                 ((in_channels, "in_channels"), (out_channels, "out_channels")))
+    for value, arg, low in ((kernel_size, "kernel_size", 1), (stride, "stride", 1), (dilation, "dilation", 1)):
+        check_tuple(value, arg, func, len(value) if isinstance(value, (tuple, list)) else 1, low)
+    if isinstance(padding, str):
+        check_choice(padding, ("valid", "same"), "padding", func)
+    else:
+        check_tuple(padding, "padding", func, len(padding) if isinstance(padding, (tuple, list)) else 1, 0)
+    groups = check_int(groups, "groups", func, 1)
+    for count, which in ((in_channels, "in_channels"), (out_channels, "out_channels")):
+        if count % groups:
+            raise ValueError(f"conv: argument 'groups' must divide {which} = {count}, got groups={groups}.")
+    if bias is True or bias is False or bias is None:
+        bias = "tied" if bias else "none"
+    check_choice(bias, ("tied", "untied", "none"), "bias", func)
+    table = None
+    if connection_table is not None:
+        if groups != 1:
+            raise ValueError("conv: use either argument 'groups' or 'connection_table', not both "
+                             f"(got groups={groups}); a grouped conv is a block-diagonal table.")
+        table = _connection_table(connection_table, out_channels, in_channels)
+    as_tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else v  # noqa: E731 (frozen, hashable)
+    return Conv(in_channels, out_channels, as_tuple(kernel_size), as_tuple(stride), as_tuple(padding),
+                as_tuple(dilation), groups, bias, table, name)
+
+
+def pool(kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+         padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, mode: str = "max",
+         trainable: bool = False, ceil_mode: bool = False, name: str | None = None) -> Pool:
+    """Max or average pooling (``stride`` defaults to ``kernel_size``, as in torch).
+
+    ``trainable=True`` is LeNet-5's subsampling: per map, the window sum times a trainable
+    coefficient plus a trainable bias, so 2 params per map and K²+1 connections per unit.
+
+    >>> account([pool(2, trainable=True)], (6, 28, 28)).rows[0].connections  # LeNet-5's S2
+    5880
+    """
+    for value, arg, low in ((kernel_size, "kernel_size", 1), (padding, "padding", 0), (dilation, "dilation", 1),
+                            *(((stride, "stride", 1),) if stride is not None else ())):
+        check_tuple(value, arg, "pool", len(value) if isinstance(value, (tuple, list)) else 1, low)
+    check_choice(mode, ("max", "avg"), "mode", "pool")
+    as_tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else v  # noqa: E731
+    return Pool(as_tuple(kernel_size), as_tuple(stride), as_tuple(padding), as_tuple(dilation), mode,
+                bool(trainable), bool(ceil_mode), name)
+
+
+def adaptive_pool(output_size: int | Sequence[int | None], mode: str = "avg", dims: int = 2,
+                  name: str | None = None) -> AdaptivePool:
+    """torch's ``AdaptiveAvgPool``/``AdaptiveMaxPool``: ``None`` keeps that input size."""
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * dims
+    for s in sizes:
+        if s is not None:
+            check_int(s, "output_size", "adaptive_pool", 1)
+    check_choice(mode, ("max", "avg"), "mode", "adaptive_pool")
+    return AdaptivePool(sizes, mode, name)
+
+
+def fc(in_features: int, out_features: int, bias: bool = True, name: str | None = None) -> FC:
+    """A fully connected layer: in·out weights and connections, + out biases (and bias links).
+
+    >>> w, h, i, j = 4, 4, 3, 2  # the lecture's FC layer from W×H×I to W×H×J: W²H²IJ weights
+    >>> account([fc(w * h * i, w * h * j, bias=False)], (i, h, w)).rows[0].weights == w**2 * h**2 * i * j
+    True
+    """
+    return FC(check_int(in_features, "in_features", "fc", 1), check_int(out_features, "out_features", "fc", 1),
+              bool(bias), name)
+
+
+def rbf(in_features: int, out_features: int, name: str | None = None) -> RBF:
+    """LeNet-5's output: one Euclidean RBF unit per class, in·out weights (the centres)."""
+    return RBF(check_int(in_features, "in_features", "rbf", 1), check_int(out_features, "out_features", "rbf", 1),
+               False, name)
+
+
+def flatten(name: str | None = None) -> ShapeOnly:
+    """Reshape (C, H, W) to (C·H·W,): no units, weights or connections of its own."""
+    return ShapeOnly("flatten", name)
+
+
+def lrn(name: str | None = None) -> ShapeOnly:
+    """Local response normalization (AlexNet): rescales the units it is given."""
+    return ShapeOnly("lrn", name)
+
+
+def dropout(name: str | None = None) -> ShapeOnly:
+    """Dropout: masks the units it is given during training."""
+    return ShapeOnly("dropout", name)
+
+
+def act(name: str | None = None) -> ShapeOnly:
+    """An activation function (ReLU, tanh, ...): part of the unit it follows."""
+    return ShapeOnly("act", name)
+
+
+# --------------------------------------------------------------------------- the table
+
+@dataclass(frozen=True)
+class SizeTable:
+    """Units, weights and connections of a network, one :class:`Row` per layer."""
+    rows: tuple[Row, ...]
+    input_shape: tuple[int, ...]
+    title: str = ""
+
+    @property
+    def input_units(self) -> int:
+        """The input image's values (not a layer, so not in ``total("units")``)."""
+        return math.prod(self.input_shape)
+
+    def total(self, field: str, kinds: Iterable[str] | None = None) -> int:
+        """Sum of ``field`` over all rows, or over the rows whose kind is in ``kinds``.
+
+        >>> t = account([conv(1, 6, 5), pool(2), flatten(), fc(1176, 10)], (1, 32, 32))
+        >>> t.total("params"), t.total("units", kinds=["conv", "fc"])
+        (11926, 4714)
+        """
+        check_choice(field, FIELDS, "field", "SizeTable.total")
+        wanted = None if kinds is None else set(kinds)
+        return sum(getattr(r, field) for r in self.rows if wanted is None or r.kind in wanted)
+
+    def share(self, field: str, kinds: Iterable[str]) -> float:
+        """The fraction of ``total(field)`` in layers of the given kinds (0 if the total is 0)."""
+        whole = self.total(field)
+        return self.total(field, kinds) / whole if whole else 0.0
+
+    def __getitem__(self, key: int | str) -> Row:
+        if isinstance(key, str):
+            for row in self.rows:
+                if row.name == key:
+                    return row
+            raise KeyError(f"SizeTable: no layer named {key!r}; layers: {[r.name for r in self.rows]}")
+        return self.rows[key]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def _cells(self) -> tuple[list[str], list[list[str]]]:
+        head = ["layer", "kind", "output", "units", "weights", "biases", "params", "connections", "mult-adds"]
+        body = [[r.name, r.kind, "×".join(map(str, r.output_shape)), *(f"{getattr(r, f):,}" for f in FIELDS)]
+                for r in self.rows]
+        body.append(["total", "", f"input {'×'.join(map(str, self.input_shape))}",
+                     *(f"{self.total(f):,}" for f in FIELDS)])
+        return head, body
+
+    def to_markdown(self) -> str:
+        """The table as GitHub markdown (Jupyter shows it through ``_repr_markdown_``)."""
+        head, body = self._cells()
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 6) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return (f"**{self.title}**\n\n" if self.title else "") + "\n".join(lines)
+
+    _repr_markdown_ = to_markdown
+
+    def __str__(self) -> str:
+        head, body = self._cells()
+        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+        fmt = lambda row: "  ".join(c.ljust(w) if i < 3 else c.rjust(w)  # noqa: E731
+                                    for i, (c, w) in enumerate(zip(row, widths)))
+        lines = [fmt(head), "  ".join("-" * w for w in widths), *map(fmt, body[:-1]),
+                 "  ".join("-" * w for w in widths), fmt(body[-1])]
+        return "\n".join(([self.title] if self.title else []) + lines)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Bars of each layer's share of all units, params and connections; returns the Figure.
+
+        Shares (not raw counts) put three very different scales on one axis, and show the
+        rule of thumb: the conv layers hold most units and connections, the FC layers most weights.
+        """
+        from matplotlib.figure import Figure
+
+        rows = [r for r in self.rows if r.units or r.params or r.connections]
+        if ax is None:
+            fig = Figure(figsize=(max(6.0, 0.7 * len(rows) + 2), 3.8), layout="constrained")
+            ax = fig.add_subplot()
+        fig = ax.figure
+        x = np.arange(len(rows))
+        for i, (f, colour) in enumerate((("units", "tab:blue"), ("params", "tab:orange"),
+                                         ("connections", "tab:green"))):
+            whole = self.total(f) or 1
+            ax.bar(x + (i - 1) * 0.27, [100 * getattr(r, f) / whole for r in rows], 0.27,
+                   label=f"{f} ({self.total(f):,})", color=colour)
+        ax.set_xticks(x, [f"{r.name}\n{r.kind}" for r in rows])
+        ax.set_ylabel("share of the network's total (%)")
+        ax.set_title(self.title or "where the units, params and connections are")
+        ax.legend(frameon=False)
+        return fig
+
+
+def account(layers: Sequence[Any], input_shape: Sequence[int], title: str = "") -> SizeTable:
+    """Walk ``layers`` (specs from :func:`conv`, :func:`pool`, :func:`fc`, ...) from an input of
+    ``input_shape`` (C, H, W) — or (C, L), (C, D, H, W), (features,) — and count every layer.
+
+    Layers without a name are called after their kind and position: conv1, pool1, conv2, ...
+    """
+    func = "account"
+    shape = _input_shape(input_shape, func)
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise TypeError(f"{func}: argument 'layers' must be a list of layer specs, got {_describe(layers)}.")
+    rows, seen = [], {}
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, SPECS):
+            raise TypeError(f"{func}: argument 'layers' item {i} must be a layer made by conv(), pool(), "
+                            f"adaptive_pool(), fc(), rbf(), flatten(), lrn(), dropout() or act(), got "
+                            f"{_describe(layer)}. (For a torch model, use from_torch.)")
+        seen[layer.kind] = seen.get(layer.kind, 0) + 1
+        name = layer.name or f"{layer.kind}{seen[layer.kind]}"
+        row = layer.count(shape, f"{func} (layer {i}, {name!r})")
+        rows.append(Row(name, *(getattr(row, f.name) for f in fields(Row) if f.init and f.name != "name")))
+        shape = row.output_shape
+    return SizeTable(tuple(rows), _input_shape(input_shape, func), title)
+
+
+def _input_shape(input_shape: Any, func: str) -> tuple[int, ...]:
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence) or not input_shape:
+        raise TypeError(f"{func}: argument 'input_shape' must be a sequence of ints like (1, 32, 32), "
+                        f"got {_describe(input_shape)}.")
+    return tuple(check_int(n, "input_shape", func, 1) for n in input_shape)
+
+
+# --------------------------------------------------------------------------- torch models
+
+_PROBE_LIMIT = 2 ** 27  # Jacobian entries we are willing to probe for one unknown layer
+
+
+def _spec_from_module(module: Any) -> Any:
+    """The spec that counts a torch layer, or None for a module we do not know."""
+    from torch import nn
+
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return conv(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+                    module.dilation, module.groups, module.bias is not None)
+    if isinstance(module, nn.Linear):
+        return fc(module.in_features, module.out_features, module.bias is not None)
+    if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
+        return pool(module.kernel_size, module.stride, module.padding, module.dilation, "max",
+                    ceil_mode=module.ceil_mode)
+    if isinstance(module, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
+        return pool(module.kernel_size, module.stride, module.padding, 1, "avg", ceil_mode=module.ceil_mode)
+    for cls, mode, dims in ((nn.AdaptiveAvgPool1d, "avg", 1), (nn.AdaptiveAvgPool2d, "avg", 2),
+                            (nn.AdaptiveMaxPool1d, "max", 1), (nn.AdaptiveMaxPool2d, "max", 2)):
+        if isinstance(module, cls):
+            return adaptive_pool(module.output_size, mode, dims)
+    if any(True for _ in module.parameters()):
+        return None  # PReLU, BatchNorm, custom layers: their weights are probed instead
+    if isinstance(module, (nn.LocalResponseNorm, nn.CrossMapLRN2d)):
+        return lrn()
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return dropout()
+    if isinstance(module, (nn.Flatten, nn.Unflatten)):
+        return flatten()
+    activations = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+                   nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish, nn.Softplus, nn.Softsign,
+                   nn.Softmax, nn.LogSoftmax, nn.Tanhshrink, nn.Threshold, nn.Identity)
+    return act() if isinstance(module, activations) else None
+
+
+def _probe_links(module: Any, in_shape: tuple[int, ...], like: Any) -> int:
+    """Input-to-output links of an unknown layer: the nonzeros of its Jacobian d output / d input.
+
+    Probed at a random input with random parameter values (seeded), so a link is missed only
+    where the derivative happens to vanish (e.g. behind a ReLU inside the layer).
+    """
+    import warnings
+
+    import torch
+    from torch.func import functional_call, vjp, vmap
+
+    gen = torch.Generator().manual_seed(0)
+    rand = lambda shape: torch.randn(shape, generator=gen, dtype=torch.float64).to(like)  # noqa: E731
+    params = {n: rand(p.shape) for n, p in module.named_parameters()}
+    out, pullback = vjp(lambda x: functional_call(module, params, (x,)).reshape(-1), rand((1, *in_shape)))
+    n_in, n_out = math.prod(in_shape), out.numel()
+    if n_in * n_out > _PROBE_LIMIT:
+        warnings.warn(f"from_torch: layer {type(module).__name__} is unknown and too large to probe "
+                      f"({n_out} x {n_in} Jacobian); its connections are counted as 0.", stacklevel=3)
+        return 0
+    links, chunk = 0, max(1, 2 ** 22 // n_in)
+    for start in range(0, n_out, chunk):
+        basis = torch.eye(n_out, dtype=out.dtype, device=out.device)[start:start + chunk]
+        try:
+            (grads,) = vmap(pullback)(basis)
+        except RuntimeError:  # an op without a batching rule: one output at a time
+            grads = torch.stack([pullback(b)[0] for b in basis])
+        links += int((grads != 0).sum())
+    return links
+
+
+def from_torch(model: Any, input_shape: Sequence[int], title: str = "") -> SizeTable:
+    """Account any ``nn.Module`` by running one zero input of ``input_shape`` (no batch axis)
+    through it with forward hooks on every layer, in call order.
+
+    Known layers (Conv1d/2d/3d with groups and dilation, Linear, Max/Avg/AdaptivePool,
+    LocalResponseNorm, Dropout, Flatten, activations) are counted with the same specs as
+    :func:`account`. Any other layer with parameters is kind ``"other"``: its units are its
+    outputs, its links are probed from its Jacobian, and a parameter whose name holds
+    ``"bias"`` is a bias (one link per unit). Parameters are counted once even when shared or
+    called twice, and parameters never called appear in a last row, so
+    ``total("params") == sum(p.numel() for p in model.parameters())`` always. The model runs in
+    eval mode (no batch-norm statistics change) and is put back as it was.
+
+    >>> import torch.nn as nn
+    >>> t = from_torch(nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 28 * 28, 10)), (1, 32, 32))
+    >>> t.total("params"), t.total("connections")
+    (47206, 169354)
+    """
+    import torch
+    from torch import nn
+
+    func = "from_torch"
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{func}: argument 'model' must be a torch nn.Module, got {_describe(model)}.")
+    shape = _input_shape(input_shape, func)
+    calls: list[tuple[str, Any, Any, tuple[int, ...]]] = []
+
+    def recorder(name: str) -> Any:
+        def record(module: Any, args: tuple, output: Any) -> None:
+            x = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            y = output if isinstance(output, torch.Tensor) else next(
+                (o for o in output if isinstance(o, torch.Tensor)), None) if isinstance(output, (tuple, list)) else None
+            calls.append((name, module, None if x is None else tuple(x.shape[1:]),
+                          () if y is None else tuple(y.shape[1:])))
+        return record
+
+    handles = [m.register_forward_hook(recorder(n)) for n, m in model.named_modules()
+               if next(m.children(), None) is None or next(m.parameters(recurse=False), None) is not None]
+    like = next(model.parameters(), torch.zeros(()))
+    like = like if like.is_floating_point() else torch.zeros((), device=like.device)
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1, *shape), dtype=like.dtype, device=like.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+
+    rows, seen = [], set()
+    for name, module, in_shape, out_shape in calls:
+        own = dict(module.named_parameters(recurse=False))
+        new = {n: p for n, p in own.items() if id(p) not in seen}
+        seen.update(id(p) for p in new.values())
+        biases = sum(p.numel() for n, p in new.items() if "bias" in n)
+        weights = sum(p.numel() for p in new.values()) - biases
+        is_leaf = next(module.children(), None) is None
+        spec = _spec_from_module(module) if is_leaf and in_shape is not None else None
+        label = name or type(module).__name__
+        if spec is not None:
+            row = spec.count(in_shape, f"{func} (layer {label!r})")
+            if not isinstance(spec, ShapeOnly) and row.output_shape != out_shape:
+                raise RuntimeError(f"{func}: layer {label!r} gave shape {out_shape}, the count expects "
+                                   f"{row.output_shape}; please report this.")
+            kind, units, connections, madds = row.kind, row.units, row.connections, row.multiply_adds
+        elif own and is_leaf and in_shape is not None:
+            kind, units = "other", math.prod(out_shape)
+            madds = _probe_links(module, in_shape, like)
+            connections = madds + (units if any("bias" in n for n in own) else 0)
+        else:  # a parameter-free unknown layer is taken as shape-only, like an activation
+            kind, units, connections, madds = "other", 0, 0, 0
+        rows.append(Row(label, kind, out_shape, units, weights, biases, connections, madds))
+    unused = [(n, p) for n, p in model.named_parameters() if id(p) not in seen]
+    if unused:
+        biases = sum(p.numel() for n, p in unused if "bias" in n.rsplit(".", 1)[-1])
+        rows.append(Row("(never called)", "other", (), 0, sum(p.numel() for _, p in unused) - biases,
+                        biases, 0, 0))
+    return SizeTable(tuple(rows), shape, title)
+
+
+# --------------------------------------------------------------------------- costs
+
+def training_operations(connections: int, examples: int, epochs: int, ops_per_connection: int = 3) -> int:
+    """The lectures' estimate of training work: connections × examples × epochs × ops.
+
+    About 3 multiply-adds per connection and example: 1 in the forward pass, 2 in the backward
+    pass (one for the input's gradient, one for the weight's).
+
+    >>> training_operations(64_660, 7_291, 23)  # LeCun et al. 1989: 23 passes over 7,291 digits
+    32529088140
+    """
+    func = "training_operations"
+    values = [check_int(v, a, func, 0) for v, a in ((connections, "connections"), (examples, "examples"),
+                                                    (epochs, "epochs"), (ops_per_connection, "ops_per_connection"))]
+    return math.prod(values)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes for one training step: stored activations (input included) and the parameters."""
+    activations: int
+    parameters: int
+
+    @property
+    def total(self) -> int:
+        return self.activations + self.parameters
+
+
+def _itemsize(dtype: Any) -> int:
+    if isinstance(dtype, numbers.Integral) and not isinstance(dtype, bool):
+        return check_int(dtype, "dtype", "memory", 1)
+    size = getattr(dtype, "itemsize", None)  # torch.dtype and np.dtype both have it
+    if isinstance(size, int):
+        return size
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        raise TypeError(f"memory: argument 'dtype' must be a torch or NumPy dtype, a dtype name or a "
+                        f"byte size, got {_describe(dtype)}.") from None
+
+
+def memory(table: SizeTable, batch_size: int = 1, dtype: Any = "float32") -> Memory:
+    """Activation bytes = (input units + units) × batch × itemsize; parameter bytes = params × itemsize.
+
+    This is the lectures' count: one stored value per unit. Frameworks store somewhat more
+    (e.g. ReLU and LRN outputs separately) and training also keeps a gradient for every
+    parameter (and optimizer state: momentum adds another copy).
+
+    >>> m = memory(account([fc(784, 10)], (784,)), batch_size=100)
+    >>> m.activations, m.parameters
+    (317600, 31400)
+    """
+    if not isinstance(table, SizeTable):
+        raise TypeError(f"memory: argument 'table' must be a SizeTable (from account or from_torch), "
+                        f"got {_describe(table)}.")
+    batch_size = check_int(batch_size, "batch_size", "memory", 1)
+    size = _itemsize(dtype)
+    return Memory((table.input_units + table.total("units")) * batch_size * size,
+                  table.total("params") * size)
+
+
+from .size_presets import *  # noqa: E402,F401,F403  (the published networks; they use the specs above)
+from .size_presets import __all__ as _presets_all  # noqa: E402
+
+__all__ += _presets_all

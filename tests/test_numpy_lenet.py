@@ -1,0 +1,111 @@
+"""course_lib.numpy_lenet: the hand-written backprop equals torch's autograd, in float64."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from course_lib.models import LeNet5
+from course_lib.numpy_lenet import NumpyLeNet5, softmax_cross_entropy
+
+
+@pytest.fixture
+def pair():
+    """A torch LeNet5('modern') in float64 and a NumPy copy of it, and a small batch."""
+    torch.manual_seed(0)
+    model = LeNet5("modern").double()
+    net = NumpyLeNet5(dtype=np.float64).load_from_torch(model)
+    x = torch.randn(6, 1, 28, 28, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3, 4, 9])
+    return model, net, x, y
+
+
+def test_same_logits(pair):
+    model, net, x, _ = pair
+    np.testing.assert_allclose(net.forward(x.numpy()), model(x).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_same_loss_and_gradients(pair):
+    model, net, x, y = pair
+    loss_t = F.cross_entropy(model(x), y)
+    loss_t.backward()
+    loss_n, grads = net.loss_and_gradients(x.numpy(), y.numpy())
+    assert loss_n == pytest.approx(loss_t.item(), rel=1e-12)
+    torch_grads = {name: p.grad.numpy() for name, p in model.named_parameters()}
+    assert set(grads) == set(torch_grads)
+    for name, g in torch_grads.items():
+        np.testing.assert_allclose(grads[name], g, rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+def test_same_input_gradient(pair):
+    model, net, x, y = pair
+    x = x.clone().requires_grad_(True)
+    F.cross_entropy(model(x), y).backward()
+    logits = net.forward(x.detach().numpy(), keep_caches=True)
+    _, dlogits = softmax_cross_entropy(logits, y.numpy())
+    np.testing.assert_allclose(net.backward(dlogits), x.grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+def test_sgd_steps_match_torch(pair):
+    model, net, x, y = pair
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        net.train_step(x.numpy(), y.numpy(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(net.parameters()[name], p.detach().numpy(), rtol=1e-8, atol=1e-12,
+                                   err_msg=name)
+
+
+def test_round_trip_through_torch():
+    net = NumpyLeNet5(seed=3)
+    back = NumpyLeNet5(seed=4).load_from_torch(net.to_torch())
+    for name, w in net.parameters().items():
+        np.testing.assert_array_equal(back.parameters()[name], w)
+    assert net.num_parameters() == sum(p.numel() for p in LeNet5("modern").parameters())
+
+
+def test_softmax_cross_entropy_against_torch():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4, 10)) * 50  # large logits: the max-shift must keep it finite
+    y = np.array([3, 0, 9, 3])
+    zt = torch.tensor(z, requires_grad=True)
+    ref = F.cross_entropy(zt, torch.tensor(y))
+    ref.backward()
+    loss, grad = softmax_cross_entropy(z, y)
+    assert loss == pytest.approx(ref.item())
+    np.testing.assert_allclose(grad, zt.grad.numpy(), atol=1e-12)
+
+
+def test_a_few_steps_lower_the_loss():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 32)
+    net = NumpyLeNet5(seed=0)
+    first = net.train_step(x, y, lr=0.02)
+    for _ in range(15):
+        last = net.train_step(x, y, lr=0.02)
+    assert last < 0.5 * first
+
+
+def test_wrong_input_shape():
+    with pytest.raises(ValueError, match="28"):
+        NumpyLeNet5().forward(np.zeros((2, 1, 32, 32)))
+
+
+def test_wrong_labels():
+    with pytest.raises(ValueError, match="labels"):
+        NumpyLeNet5().loss_and_gradients(np.zeros((2, 1, 28, 28)), np.array([0, 10]))
+
+
+def test_load_from_the_wrong_model():
+    with pytest.raises(ValueError, match="LeNet5"):
+        NumpyLeNet5().load_from_torch(LeNet5("classic"))
+
+
+def test_backward_before_forward():
+    with pytest.raises(RuntimeError, match="forward"):
+        NumpyLeNet5().backward(np.zeros((1, 10)))

@@ -1,0 +1,325 @@
+"""course_lib.train, course_lib.augment and course_lib.training_plots."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+matplotlib.use("Agg")
+
+from course_lib import augment, train, training_plots  # noqa: E402
+from course_lib.data import synthetic_shapes  # noqa: E402
+from course_lib.models import LeNet5  # noqa: E402
+
+
+def tiny_cnn() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    """1,200 generated 16×16 colour images of 10 classes, standardised: (train, val)."""
+    x, y = synthetic_shapes(1200, image_size=16, seed=0)
+    x = torch.from_numpy(x).float() / 255
+    x = (x - x.mean()) / x.std()
+    y = torch.from_numpy(y).long()
+    return (x[:1000], y[:1000]), (x[1000:], y[1000:])
+
+
+# --------------------------------------------------------------------------- fit / evaluate
+
+def test_short_training_learns(shapes):
+    torch.manual_seed(0)
+    history = train.fit(tiny_cnn(), *shapes, epochs=8, batch_size=50, lr=0.05, schedule="cosine",
+                        progress=False, device="cpu")
+    assert len(history) == 8
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert history.val_acc[-1] > 0.5          # chance is 0.1
+    assert history.lr[0] == pytest.approx(0.05)
+    assert history.lr[-1] < history.lr[0]
+
+
+def test_fit_accepts_a_dataloader(shapes):
+    (x, y), val = shapes
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=100, shuffle=True)
+    history = train.fit(tiny_cnn(), loader, val, epochs=1, schedule="onecycle", progress=False, device="cpu")
+    assert len(history) == 1 and math.isfinite(history.train_loss[0])
+
+
+def test_fit_is_seeded(shapes):
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        model = tiny_cnn()
+        runs.append(train.fit(model, shapes[0], epochs=1, seed=7, progress=False, device="cpu").train_loss)
+    assert runs[0] == runs[1]
+
+
+def test_plateau_schedule_divides_by_ten():
+    x, y = torch.randn(40, 3, 8, 8), torch.randint(0, 10, (40,))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 10))
+    # Random labels: the validation error cannot improve for long, so the rate must drop.
+    h = train.fit(model, (x, y), (x[:20], torch.randint(0, 10, (20,))), epochs=6, lr=0.01,
+                  schedule="plateau", patience=0, progress=False, device="cpu")
+    ratios = {round(b / a, 6) for a, b in zip(h.lr, h.lr[1:]) if b != a}
+    assert ratios and ratios <= {0.1}
+
+
+def test_step_schedule():
+    x, y = torch.randn(20, 3, 4, 4), torch.randint(0, 10, (20,))
+    h = train.fit(nn.Sequential(nn.Flatten(), nn.Linear(48, 10)), (x, y), epochs=4, lr=1.0,
+                  schedule="step", step_size=2, progress=False, device="cpu")
+    assert h.lr == pytest.approx([1.0, 1.0, 0.1, 0.1])
+
+
+def test_evaluate_top5_at_most_top1(shapes):
+    torch.manual_seed(0)
+    result = train.evaluate(tiny_cnn(), shapes[1], batch_size=64)
+    assert 0 <= result["top5_error"] <= result["top1_error"] <= 1
+    assert result["top1_error"] == pytest.approx(1 - result["accuracy"])
+
+
+def test_evaluate_against_a_direct_computation():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 10))
+    x, y = torch.randn(37, 3, 2, 2), torch.randint(0, 10, (37,))
+    with torch.no_grad():
+        logits = model(x)
+    result = train.evaluate(model, (x, y), batch_size=10)
+    assert result["loss"] == pytest.approx(nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
+    top5 = logits.argsort(1, descending=True)[:, :5]
+    assert result["top5_error"] == pytest.approx(1 - (top5 == y[:, None]).any(1).float().mean().item())
+
+
+def test_diverging_training_says_lr():
+    x, y = torch.randn(20, 3, 4, 4) * 1e15, torch.randint(0, 10, (20,))
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        train.fit(nn.Sequential(nn.Flatten(), nn.Linear(48, 10)), (x, y), epochs=3, lr=1e15,
+                  progress=False, device="cpu")
+
+
+@pytest.mark.parametrize("data, error, match", [
+    (torch.randn(4, 3, 8, 8), TypeError, "pair"),
+    ((torch.randn(4, 3, 8, 8), torch.zeros(5, dtype=torch.long)), ValueError, "4 inputs but 5 labels"),
+    ((torch.randn(4, 3, 8, 8), torch.zeros(4)), TypeError, "integer tensor"),
+    ((torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long)), TypeError, "float"),
+])
+def test_fit_bad_data(data, error, match):
+    with pytest.raises(error, match=match):
+        train.fit(tiny_cnn(), data, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(epochs=0), ValueError, "epochs"),
+    (dict(batch_size=1.5), TypeError, "batch_size"),
+    (dict(lr=-0.1), ValueError, "lr"),
+    (dict(schedule="linear"), ValueError, "schedule"),
+])
+def test_fit_bad_arguments(kwargs, error, match):
+    data = (torch.randn(4, 3, 16, 16), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(error, match=match):
+        train.fit(tiny_cnn(), data, progress=False, **kwargs)
+
+
+# --------------------------------------------------------------------------- device, seeds
+
+def test_pick_device_cpu_without_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert train.pick_device() == torch.device("cpu")
+
+
+def test_pick_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert train.pick_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert train.pick_device().type == "mps"
+
+
+def test_seed_everything_repeats():
+    train.seed_everything(5)
+    a = (np.random.rand(), torch.rand(3))
+    g = train.seed_everything(5)
+    b = (np.random.rand(), torch.rand(3))
+    assert a[0] == b[0] and torch.equal(a[1], b[1])
+    assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=torch.Generator().manual_seed(5)))
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = LeNet5("classic")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(2, 1, 32, 32)).sum().backward()
+    opt.step()
+    history = train.History()
+    history.append(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=1.1, val_acc=0.4,
+                   val_top1_error=0.6, val_top5_error=0.1, lr=0.1, seconds=2.0)
+    path = train.save_checkpoint(tmp_path / "run" / "ckpt.pt", model, opt, epoch=1, history=history)
+
+    fresh = LeNet5("classic")
+    fresh_opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    info = train.load_checkpoint(path, fresh, fresh_opt)
+    assert info["epoch"] == 1 and info["history"] == history
+    for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert fresh_opt.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]   # no temporary files left
+
+
+def test_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    model = LeNet5()
+    path = train.save_checkpoint(tmp_path / "ckpt.pt", model, epoch=1)
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with torch.no_grad():
+        model.c1.weight.add_(1.0)
+    with pytest.raises(OSError, match="disk full"):
+        train.save_checkpoint(path, model, epoch=2)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_fit_writes_checkpoints(tmp_path, shapes):
+    model = tiny_cnn()
+    train.fit(model, shapes[0], epochs=2, checkpoint=tmp_path / "c.pt", progress=False, device="cpu")
+    info = train.load_checkpoint(tmp_path / "c.pt", tiny_cnn())
+    assert info["epoch"] == 2 and len(info["history"]) == 2
+
+
+def test_load_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train.load_checkpoint(tmp_path / "nope.pt", LeNet5())
+
+
+# --------------------------------------------------------------------------- augmentation
+
+def test_random_crop_shape_and_content():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    out = augment.random_crop(x, 5, generator=g)
+    assert out.shape == (2, 3, 5, 5)
+    for n in range(2):   # each crop is a contiguous window of its own image
+        top, left = divmod(int(out[n, 0, 0, 0] - x[n, 0, 0, 0]), 8)
+        assert torch.equal(out[n], x[n, :, top:top + 5, left:left + 5])
+
+
+def test_random_crop_with_padding_keeps_size():
+    x = torch.ones(4, 3, 8, 8)
+    out = augment.RandomCrop(8, padding=2)(x, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape
+    assert out.sum() <= x.sum()   # the padding brought in zeros (or not, for a centred crop)
+
+
+def test_center_crop():
+    x = torch.arange(36.0).view(1, 1, 6, 6)
+    assert torch.equal(augment.center_crop(x, 2), x[..., 2:4, 2:4])
+
+
+def test_horizontal_flip_is_a_mirror():
+    x = torch.randn(64, 3, 5, 7)
+    out = augment.horizontal_flip(x, p=0.5, generator=torch.Generator().manual_seed(0))
+    flipped = torch.tensor([torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x)])
+    kept = torch.tensor([torch.equal(o, xi) for o, xi in zip(out, x)])
+    assert torch.all(flipped ^ kept)
+    assert 10 < int(flipped.sum()) < 54
+    assert torch.equal(augment.horizontal_flip(x, p=1.0), x.flip(-1))
+    assert torch.equal(augment.horizontal_flip(x, p=0.0), x)
+
+
+def test_pca_jitter_fit_and_apply():
+    torch.manual_seed(0)
+    mix = torch.tensor([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.5, 0.5, 0.7]])
+    x = torch.einsum("ij,njhw->nihw", mix, torch.rand(50, 3, 6, 6))
+    jitter = augment.PCAColorJitter.from_data(x, sigma=0.1)
+    pixels = x.permute(1, 0, 2, 3).reshape(3, -1).numpy()
+    eigenvalues = np.linalg.eigvalsh(np.cov(pixels))
+    np.testing.assert_allclose(jitter.eigenvalues.numpy(), eigenvalues, rtol=1e-4)
+    a = jitter(x, torch.Generator().manual_seed(3))
+    b = jitter(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, b)
+    shift = a - x
+    # One colour shift per image, the same at every pixel.
+    assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift), atol=1e-6)
+    assert not torch.equal(a, jitter(x, torch.Generator().manual_seed(4)))
+
+
+def test_compose_inside_fit(shapes):
+    chain = augment.Compose(augment.RandomCrop(16, padding=2), augment.RandomHorizontalFlip(),
+                            augment.PCAColorJitter.from_data(shapes[0][0][:200]))
+    history = train.fit(tiny_cnn(), shapes[0], epochs=1, augment=chain, progress=False, device="cpu")
+    assert math.isfinite(history.train_loss[0])
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: augment.random_crop(torch.zeros(1, 3, 4, 4), 5), ValueError, "size"),
+    (lambda: augment.random_crop(torch.zeros(3, 4, 4), 2), ValueError, "4-D"),
+    (lambda: augment.horizontal_flip(torch.zeros(1, 3, 4, 4), p=2.0), ValueError, "probability"),
+    (lambda: augment.center_crop(torch.zeros(1, 1, 4, 4), 6), ValueError, "fit"),
+    (lambda: augment.PCAColorJitter.from_data(torch.zeros(2, 1, 4, 4)), ValueError, "RGB"),
+])
+def test_augment_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# --------------------------------------------------------------------------- plots
+
+def test_learning_curves(shapes):
+    history = train.fit(tiny_cnn(), *shapes, epochs=2, progress=False, device="cpu")
+    fig = training_plots.learning_curves(history)
+    assert len(fig.axes) == 3   # loss, error, and the learning rate's twin axis
+
+
+def test_learning_curves_empty():
+    with pytest.raises(ValueError, match="empty"):
+        training_plots.learning_curves(train.History())
+
+
+def test_confusion_matrix_counts():
+    y = np.array([0, 0, 1, 2, 2, 2])
+    p = np.array([0, 1, 1, 2, 0, 2])
+    expected = np.zeros((3, 3), int)
+    for a, b in zip(y, p):
+        expected[a, b] += 1
+    np.testing.assert_array_equal(training_plots.confusion_matrix(torch.tensor(y), p), expected)
+    fig = training_plots.plot_confusion_matrix(expected, normalize=True)
+    assert len(fig.axes) == 2   # the matrix and its colour bar
+
+
+def test_confusion_matrix_bad_input():
+    with pytest.raises(ValueError, match="match"):
+        training_plots.confusion_matrix([0, 1], [0])
+
+
+def test_show_mistakes():
+    images = torch.rand(10, 1, 8, 8)
+    labels = torch.arange(10)
+    predictions = labels.clone()
+    predictions[[1, 4, 7]] = 0
+    fig = training_plots.show_mistakes(images, labels, predictions)
+    assert len(fig.axes) == 3
+    assert sum(bool(ax.images) for ax in fig.axes) == 3
+
+
+def test_show_filters():
+    assert len(training_plots.show_filters(LeNet5().c1.weight).axes) == 6
+    assert len(training_plots.show_filters(torch.randn(96, 3, 11, 11)).axes) == 96
+
+
+def test_show_filters_bad_channels():
+    with pytest.raises(ValueError, match="channels"):
+        training_plots.show_filters(torch.randn(16, 6, 5, 5))
