@@ -47,7 +47,11 @@ __all__ = [
 # --- where each mode's output sits inside the full result -----------------------------------------
 
 def _window_1d(n: int, k: int, mode: str, correlate: bool = False) -> tuple[int, int]:
-    """(start, length) of ``np.convolve`` (or ``np.correlate``) output within the full result."""
+    """(start, length) of ``np.convolve`` (or ``np.correlate``) output within the full result.
+
+    NumPy treats the longer input as the signal whichever argument it is: "same" keeps as many
+    outputs as it has, "valid" those where the shorter one lies wholly inside it.
+    """
     short, long = sorted((n, k))
     if mode == "full":
         return 0, n + k - 1
@@ -85,9 +89,9 @@ def _slide(a: np.ndarray, w: np.ndarray, windows: Sequence[tuple[int, int]]) -> 
     return np.tensordot(patches, w, axes=w.ndim)  # sum over the kernel's axes
 
 
-def _inputs_1d(a: ArrayLike, b: ArrayLike, mode: str, func: str, names: str = "ab"):
-    a = to_numeric_array(a, names[0], func, ndim=1)
-    b = to_numeric_array(b, names[1], func, ndim=1)
+def _inputs_1d(a: ArrayLike, b: ArrayLike, mode: str, func: str):
+    a = to_numeric_array(a, "a", func, ndim=1)
+    b = to_numeric_array(b, "b", func, ndim=1)
     return a, b, check_mode(mode, func), result_dtype(a, b)
 
 
@@ -140,7 +144,7 @@ def conv1d_flip_filter(a: ArrayLike, b: ArrayLike, mode: str = "full") -> np.nda
 
 
 def conv_matrix_1d(b: ArrayLike, n: int, mode: str = "full") -> np.ndarray:
-    """The Toeplitz matrix M of kernel ``b`` with ``M @ a == np.convolve(a, b, mode)`` for len(a) == n.
+    """The Toeplitz matrix M of kernel ``b``: ``M @ a == np.convolve(a, b, mode)`` for len(a) == n.
 
     Column j of the full matrix is ``b`` moved down by j rows: ``M[t, tau] = b_(t - tau)``.
     The modes keep the rows of the full (n + k - 1, n) matrix that ``np.convolve`` would keep.
@@ -178,8 +182,8 @@ def conv1d_matrix(a: ArrayLike, b: ArrayLike, mode: str = "full") -> np.ndarray:
 def correlate1d(a: ArrayLike, b: ArrayLike, mode: str = "full") -> np.ndarray:
     """1-D cross-correlation: slide ``b`` along ``a`` *without* flipping it.
 
-    ``c_t = sum_j a_(t - k + 1 + j) conj(b_j)`` for t = 0 .. n + k - 2 (zeros outside ``a``), that is
-    ``np.correlate(a, b, mode)`` for every mode (but our default mode is "full").
+    ``c_t = sum_j a_(t - k + 1 + j) conj(b_j)`` for t = 0 .. n + k - 2 (zeros outside ``a``),
+    that is ``np.correlate(a, b, mode)`` for every mode (but our default mode is "full").
 
     >>> correlate1d([2, -1, 1], [1, 1, 2])
     array([4, 0, 3, 0, 1])
@@ -221,7 +225,7 @@ def conv2d_translate_scale(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np
 
 
 def conv2d_flip_filter(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.ndarray:
-    """2-D convolution by flip-and-filter: flip ``B`` in both axes, slide it over ``A``, take dot products.
+    """2-D convolution by flip-and-filter: flip ``B`` both ways, slide it over ``A``, dot products.
 
     Shapes, modes and dtype as :func:`conv2d_translate_scale`.
 
@@ -238,7 +242,7 @@ def conv2d_flip_filter(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.nda
 
 
 def conv_matrix_2d(B: ArrayLike, shape: int | Sequence[int], mode: str = "full") -> np.ndarray:
-    """The doubly-block Toeplitz matrix M of kernel ``B``: ``M @ A.ravel() == convolve2d(A, B, mode).ravel()``.
+    """Doubly-block Toeplitz matrix M of ``B``: ``M @ A.ravel() == convolve2d(A, B, mode).ravel()``.
 
     For an (H, W) input the full M has (H + kH - 1) x H blocks, each of size (W + kW - 1) x W;
     block (p, q) is ``conv_matrix_1d(B[p - q], W)`` (zero unless 0 <= p - q < kH). The modes keep
@@ -266,7 +270,7 @@ def conv_matrix_2d(B: ArrayLike, shape: int | Sequence[int], mode: str = "full")
 
 
 def conv2d_matrix(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.ndarray:
-    """2-D convolution as one matrix product: ``conv_matrix_2d(B, A.shape, mode) @ A.ravel()``, reshaped.
+    """2-D convolution as one matrix product, ``conv_matrix_2d(B, A.shape, mode) @ A.ravel()``.
 
     Shapes, modes and dtype as :func:`conv2d_translate_scale`.
 
@@ -286,8 +290,8 @@ def conv2d_matrix(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.ndarray:
 def correlate2d(A: ArrayLike, B: ArrayLike, mode: str = "full") -> np.ndarray:
     """2-D cross-correlation: slide ``B`` over ``A`` *without* flipping it (what a conv layer does).
 
-    ``C_ij = sum_(s,t) A_(i - kH + 1 + s, j - kW + 1 + t) conj(B_st)``: ``scipy.signal.correlate2d``.
-    Shapes and modes as :func:`conv2d_translate_scale`.
+    ``C_ij = sum_(s,t) A_(i - kH + 1 + s, j - kW + 1 + t) conj(B_st)``, as
+    ``scipy.signal.correlate2d``. Shapes and modes as :func:`conv2d_translate_scale`.
 
     >>> correlate2d([[1, 2], [3, 4]], [[1, 0], [0, 1]], mode="valid")
     array([[5]])

@@ -3,12 +3,13 @@
 A conv-net layer computes a batched *cross-correlation* (no kernel flip), exactly as
 ``torch.nn.functional.conv2d``::
 
-    out[n, o, y, x] = bias[o] + sum_(c, i, j) weight[o, c, i, j] * xpad[n, g*C_g + c, y*sH + i*dH, x*sW + j*dW]
+    out[n, o, y, x] = bias[o] + sum_(c, i, j) weight[o, c, i, j]
+                                              * xpad[n, g*C_g + c, y*sH + i*dH, x*sW + j*dW]
 
 where ``xpad`` is ``x`` with zero padding, ``g`` is the group of output channel ``o`` and
 ``C_g = C_in / groups``. im2col gathers every window into a column, so the whole layer becomes
-one matrix product ``weight (C_out, C_g*kH*kW) @ columns (C_g*kH*kW, H_out*W_out)``: the same
-dense product the BLAS library is tuned for, which is why real frameworks do it this way.
+one matrix product ``weight (C_out, C_g*kH*kW) @ columns (C_g*kH*kW, N*H_out*W_out)`` (one per
+group): the dense product BLAS libraries are tuned for, which is why frameworks do it this way.
 
 The names are re-exported by ``course_lib.conv``; import them from there.
 """
@@ -65,7 +66,8 @@ def _pad(x: np.ndarray, pads: Pads) -> np.ndarray:
 
 def _windows(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
              dilation: Sequence[int], out_hw: Sequence[int]) -> np.ndarray:
-    """A (C, kH, kW, N, H_out, W_out) read-only *view*: ``[c, i, j, n, y, x] = xpad[n, c, y*sH + i*dH, x*sW + j*dW]``.
+    """A (C, kH, kW, N, H_out, W_out) read-only *view* of the windows of ``xpad``:
+    ``[c, i, j, n, y, x] = xpad[n, c, y*sH + i*dH, x*sW + j*dW]``.
 
     No data moves: the strides just walk the padded input in two ways at once. Flattened, the
     first three axes are the rows of the column matrix and the last three its columns.
@@ -80,7 +82,7 @@ def _windows(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
 
 def _columns_to_image(blocks: np.ndarray, padded_hw: Sequence[int], stride: Sequence[int],
                       dilation: Sequence[int]) -> np.ndarray:
-    """The reverse of :func:`_windows`: add every (C, kH, kW, N, H_out, W_out) value back where it came from.
+    """The reverse of :func:`_windows`: add each (C, kH, kW, N, H_out, W_out) value back in place.
 
     Windows overlap, so values are *summed*: one vectorised add per kernel offset (i, j).
     Returns the padded (N, C, H + pads, W + pads) image.
@@ -96,6 +98,7 @@ def _columns_to_image(blocks: np.ndarray, padded_hw: Sequence[int], stride: Sequ
 
 
 _scratch = threading.local()
+_KEEP_AT_MOST = 256 * 2**20  # bytes; a bigger buffer is not kept, so it cannot pin memory
 
 
 def _workspace(shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
@@ -107,7 +110,9 @@ def _workspace(shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     buffer = getattr(_scratch, "buffer", None)
     if buffer is None or buffer.nbytes < nbytes:
-        buffer = _scratch.buffer = np.empty(nbytes, dtype=np.uint8)
+        buffer = np.empty(nbytes, dtype=np.uint8)
+        if nbytes <= _KEEP_AT_MOST:
+            _scratch.buffer = buffer
     return buffer[:nbytes].view(dtype).reshape(shape)
 
 
@@ -175,7 +180,8 @@ def col2im(cols: ArrayLike, output_size: int | Sequence[int], kernel_size: int |
     out_hw = _output_shape(size, kernel, stride, pads, dilation)
     N, C = cols.shape[0], cols.shape[1] // (kernel[0] * kernel[1])
     check_shape(cols, (N, C * kernel[0] * kernel[1], out_hw[0] * out_hw[1]), "cols", func,
-                why=f"{out_hw[0]}x{out_hw[1]} windows fit in output_size {size} with these settings")
+                why=f"{out_hw[0]}x{out_hw[1]} windows fit in output_size {size} with these "
+                    f"settings")
     padded_hw = [n + 2 * p for n, p in zip(size, padding)]
     blocks = cols.reshape(N, C, *kernel, *out_hw).transpose(1, 2, 3, 0, 4, 5)
     image = _columns_to_image(blocks, padded_hw, stride, dilation)
@@ -203,7 +209,8 @@ def _resolve_padding(padding, kernel: Sequence[int], stride: Sequence[int],
 def _layer_arguments(func: str, x, weight, bias, stride, padding, dilation, groups, dims: int):
     """Validate a layer call; return arrays of one common dtype and per-axis settings."""
     layout = "(N, C, H, W) batch" if dims == 2 else "(N, C, L) batch"
-    kernel_layout = "(C_out, C_in/groups, kH, kW) weight" if dims == 2 else "(C_out, C_in/groups, k) weight"
+    kernel_layout = ("(C_out, C_in/groups, kH, kW) weight" if dims == 2
+                     else "(C_out, C_in/groups, k) weight")
     x = to_numeric_array(x, "x", func, ndim=dims + 2, what=layout)
     weight = to_numeric_array(weight, "weight", func, ndim=dims + 2, what=kernel_layout)
     stride = check_tuple(stride, "stride", func, dims, 1)
@@ -235,7 +242,7 @@ def _as_2d(stride, pads, dilation):
     return (1, *stride), ((0, 0), *pads), (1, *dilation)
 
 
-# --- the layer, forward and backward ---------------------------------------------------------------
+# --- the layer, forward and backward --------------------------------------------------------------
 
 def _grouped_columns(x, kernel, stride, pads, dilation, groups):
     """im2col as (groups, C_g*kH*kW, N*L), in the workspace: the single big copy of the layer."""
@@ -251,10 +258,11 @@ def _forward(x, weight, bias, stride, pads, dilation, groups):
     cols, out_hw = _grouped_columns(x, (kh, kw), stride, pads, dilation, groups)
     # One product per group, (C_out/g, C_g*kH*kW) @ (C_g*kH*kW, N*L), with the whole batch side
     # by side in the long, contiguous axis: the shape BLAS runs fastest.
-    out = np.matmul(weight.reshape(groups, C_out // groups, -1), cols)
-    out = np.ascontiguousarray(out.reshape(C_out, N, *out_hw).swapaxes(0, 1))  # to NCHW
-    if bias is not None:
-        out += bias.reshape(-1, 1, 1).astype(out.dtype, copy=False)
+    product = np.matmul(weight.reshape(groups, C_out // groups, -1), cols)
+    out = np.empty((N, C_out, *out_hw), dtype=product.dtype)
+    # Back to (N, C_out, H_out, W_out), adding the bias on the way: one pass over the output.
+    np.add(product.reshape(C_out, N, *out_hw).swapaxes(0, 1),
+           0 if bias is None else bias.reshape(-1, 1, 1), out=out)
     return out
 
 
@@ -364,9 +372,10 @@ def conv1d_layer_backward(dout: ArrayLike, x: ArrayLike, weight: ArrayLike,
                           stride: int | Sequence[int] = 1, padding: int | Sequence[int] | str = 0,
                           dilation: int | Sequence[int] = 1, groups: int = 1
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`conv1d_layer`: (dx (N, C_in, L), dweight (C_out, C_in/groups, k), dbias (C_out,)).
+    """Gradients of :func:`conv1d_layer`, as :func:`conv2d_layer_backward` on images of height 1.
 
-    Same formulas as :func:`conv2d_layer_backward`, on images of height 1.
+    Returns:
+        (dx (N, C_in, L), dweight (C_out, C_in/groups, k), dbias (C_out,)).
     """
     func = "conv1d_layer_backward"
     x, weight, _, stride, pads, dilation, groups = _layer_arguments(

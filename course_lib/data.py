@@ -14,16 +14,17 @@ import io
 import os
 import pickle
 import tarfile
-import warnings
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ._checks import check_choice, check_int
-from .download import (DatasetCorruptError, DatasetNotFoundError, DownloadError, describe_folders,
-                       download_verified, file_digest, mirror_urls, mirrors, search_folders)
+from .download import (DatasetCorruptError, DatasetNotFoundError, DownloadError, download_verified,
+                       file_digest, first_good, mirror_urls, mirrors, not_found_error,
+                       search_folders, write_atomic)
 from .idx import MAGIC_IMAGES, MAGIC_LABELS, gunzip, read_bytes, read_idx
 from .shapes import SHAPE_CLASSES, synthetic_shapes
 
@@ -35,7 +36,6 @@ __all__ = ["load_mnist", "mnist_tensors", "mnist_dataset", "load_cifar10", "synt
            "sample_photo", "read_idx", "DatasetNotFoundError", "DatasetCorruptError",
            "MNIST_MEAN", "MNIST_STD", "CIFAR10_CLASSES", "SHAPE_CLASSES", "SAMPLE_PHOTOS"]
 
-T = TypeVar("T")
 SPLITS = ("train", "test")
 
 
@@ -90,53 +90,12 @@ def _decode_mnist(content: bytes, name: str) -> np.ndarray:
     return array
 
 
-def _first_good(candidates: Sequence[Path], decode: Callable[[Path], T],
-                damaged: list[tuple[Path, str]], stacklevel: int) -> T | None:
-    """The decoded content of the first candidate that exists and verifies, else ``None``.
-
-    Damaged candidates are appended to ``damaged`` and reported with a warning: never used.
-    """
-    for path in candidates:
-        if not path.exists():
-            continue
-        try:
-            return decode(path)
-        except (ValueError, OSError) as err:
-            damaged.append((path, str(err)))
-            warnings.warn(f"skipping the damaged file {path} ({err}); delete or replace it.",
-                          stacklevel=stacklevel)  # points at the line that called the loader
-    return None
-
-
-def _not_found(func: str, what: str, files: Sequence[str], folders: Sequence[Path], root: object,
-               damaged: Sequence[tuple[Path, str]], download_allowed: bool,
-               failures: Sequence[str], mirror_list: Sequence[str]) -> DatasetNotFoundError:
-    """The kind, specific error for "no usable copy": where we looked, what to put where."""
-    lines = [f"{func}: could not find a usable copy of {what}.",
-             "Searched these folders, in this order:", describe_folders(folders, root)]
-    if damaged:
-        lines.append("These copies were found but are damaged, so they were not used:")
-        lines += [f"  {path}: {reason}" for path, reason in damaged]
-    if not download_allowed:
-        lines.append("Nothing was downloaded because download=False.")
-    else:
-        lines += ["Downloading failed:", *failures]
-    lines += ["To fix this, put these files into one of the folders above:", "  " + "  ".join(files)]
-    if mirror_list:
-        lines.append("They can be downloaded from " + " or ".join(mirror_list))
-    if not os.environ.get("COURSE_DATA_DIR"):
-        lines.append("You can also set COURSE_DATA_DIR to a folder that holds a "
-                     f"{folders[-1].name}/ subfolder.")
-    error = DatasetCorruptError if damaged else DatasetNotFoundError
-    return error("\n".join(lines))
-
-
 def _obtain_mnist_file(name: str, folders: list[Path], download_allowed: bool,
                        damaged: list[tuple[Path, str]], failures: list[str]) -> np.ndarray | None:
     """One verified MNIST file from the search folders, else downloaded, else ``None``."""
     candidates = [folder / leaf for folder in folders for leaf in (name, name + ".gz")]
-    array = _first_good(candidates, lambda path: _decode_mnist(read_bytes(path), name),
-                        damaged, stacklevel=4)
+    array = first_good(candidates, lambda path: _decode_mnist(read_bytes(path), name),
+                       damaged, stacklevel=4)
     if array is not None or not download_allowed:
         return array
     decoded: list[np.ndarray] = []  # verify() keeps the array, so the file is read only once
@@ -183,9 +142,9 @@ def load_mnist(split: str = "train", root: str | os.PathLike[str] | None = None,
     if images is None or labels is None:
         files = [name + ".gz" for pair in MNIST_FILES.values() for name in pair]
         files.append("(decompressed copies work too)")
-        raise _not_found("load_mnist", f"MNIST (the {split!r} split)", files, folders, root,
-                         damaged, download, failures,
-                         mirrors("COURSE_MNIST_MIRRORS", MNIST_MIRRORS))
+        raise not_found_error("load_mnist", f"MNIST (the {split!r} split)", files, folders, root,
+                              damaged, download, failures,
+                              mirrors("COURSE_MNIST_MIRRORS", MNIST_MIRRORS))
     if len(images) != len(labels):
         raise ValueError(f"load_mnist: {len(images)} images but {len(labels)} labels in the "
                          f"{split!r} split; the two files do not belong together.")
@@ -294,30 +253,62 @@ def _decode_cifar_batch(content: bytes, name: str) -> tuple[np.ndarray, np.ndarr
     return data.reshape(-1, 3, 32, 32), labels.astype(np.uint8)
 
 
-def _read_cifar_members(source: Path, names: Sequence[str]) -> dict[str, bytes]:
-    """The bytes of the named batches, from an unpacked folder or straight out of the archive."""
-    if source.is_dir():
-        return {name: (source / name).read_bytes() for name in names}
+class _ProgressFile:
+    """A read-only file that advances a progress bar by the bytes read from it."""
+
+    def __init__(self, fh, bar) -> None:
+        self._fh, self._bar = fh, bar
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._fh.read(size)
+        self._bar.update(len(block))
+        return block
+
+
+def _unpack_cifar_archive(archive: Path) -> dict[str, bytes]:
+    """All batches from the archive, md5-verified, in one pass (a .tar.gz reads front to back).
+
+    They are also written (atomically) to ``cifar-10-batches-py/`` next to the archive when that
+    folder is writable: decompressing 163 MB takes seconds, reading the unpacked batches does not.
+    """
+    names = [name for split in SPLITS for name in CIFAR10_BATCHES[split]]
     wanted = {f"{CIFAR10_FOLDER}/{name}": name for name in names}
     found: dict[str, bytes] = {}
     try:
-        with tarfile.open(source, "r:gz") as archive:
-            for member in archive:  # one pass: a .tar.gz can only be read front to back
+        with open(archive, "rb") as fh, \
+                tqdm(total=archive.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+                     desc=f"reading {archive.name}", leave=False) as bar, \
+                tarfile.open(fileobj=_ProgressFile(fh, bar), mode="r|gz") as tar:
+            for member in tar:
                 if member.name in wanted and member.isfile():
-                    found[wanted[member.name]] = archive.extractfile(member).read()
+                    found[wanted[member.name]] = tar.extractfile(member).read()
                     if len(found) == len(wanted):
                         break
     except (tarfile.TarError, EOFError, zlib.error) as err:
         raise ValueError(f"not a readable .tar.gz archive ({type(err).__name__}: {err})") from None
-    missing = sorted(set(names) - set(found))
+    missing = [name for name in names if name not in found]
     if missing:
         raise ValueError(f"the archive lacks {', '.join(missing)}")
+    for name, content in found.items():
+        digest = hashlib.md5(content).hexdigest()
+        if digest != CIFAR10_MD5[name]:
+            raise ValueError(f"{name} has md5 {digest}, expected {CIFAR10_MD5[name]}")
+    try:
+        (archive.parent / CIFAR10_FOLDER).mkdir(exist_ok=True)
+        for name, content in found.items():
+            write_atomic(archive.parent / CIFAR10_FOLDER / name, content)
+    except OSError:
+        pass  # a read-only folder: read the archive again next time
     return found
 
 
 def _decode_cifar_split(source: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split from the unpacked folder or the archive: ``(N, 3, 32, 32)``, ``(N,)`` uint8."""
     names = CIFAR10_BATCHES[split]
-    contents = _read_cifar_members(source, names)
+    if source.is_dir():
+        contents = {name: (source / name).read_bytes() for name in names}
+    else:
+        contents = _unpack_cifar_archive(source)
     parts = [_decode_cifar_batch(contents[name], name) for name in names]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
@@ -332,8 +323,9 @@ def load_cifar10(split: str = "train", root: str | os.PathLike[str] | None = Non
 
     Each search folder (``root``, ``$COURSE_DATA_DIR/cifar10``, ``~/.cache/cnn-course/cifar10``)
     may hold the unpacked ``cifar-10-batches-py/`` folder or the ``cifar-10-python.tar.gz``
-    archive, which is read without unpacking. With ``download=True`` the archive (163 MB) is
-    fetched when no good copy exists.
+    archive; the first read of an archive also unpacks it (when the folder is writable), which
+    makes later loads fast. With ``download=True`` the archive (163 MB) is fetched when no good
+    copy exists.
     """
     split = check_choice(split, SPLITS, "split", "load_cifar10")
     _check_bool(download, "download", "load_cifar10")
@@ -341,8 +333,8 @@ def load_cifar10(split: str = "train", root: str | os.PathLike[str] | None = Non
     damaged: list[tuple[Path, str]] = []
     failures: list[str] = []
     candidates = [folder / leaf for folder in folders for leaf in (CIFAR10_FOLDER, CIFAR10_ARCHIVE)]
-    result = _first_good(candidates, lambda path: _decode_cifar_split(path, split), damaged,
-                         stacklevel=3)
+    result = first_good(candidates, lambda path: _decode_cifar_split(path, split), damaged,
+                        stacklevel=3)
     if result is None and download:
 
         def verify(temp: Path) -> None:
@@ -357,17 +349,17 @@ def load_cifar10(split: str = "train", root: str | os.PathLike[str] | None = Non
         except (DownloadError, ValueError) as err:
             failures.append(f"  {err}")
     if result is None:
-        raise _not_found("load_cifar10", f"CIFAR-10 (the {split!r} split)",
-                         [CIFAR10_ARCHIVE, f"(or the unpacked {CIFAR10_FOLDER}/ folder)"],
-                         folders, root, damaged, download, failures,
-                         mirrors("COURSE_CIFAR10_MIRRORS", CIFAR10_MIRRORS))
+        raise not_found_error("load_cifar10", f"CIFAR-10 (the {split!r} split)",
+                              [CIFAR10_ARCHIVE, f"(or the unpacked {CIFAR10_FOLDER}/ folder)"],
+                              folders, root, damaged, download, failures,
+                              mirrors("COURSE_CIFAR10_MIRRORS", CIFAR10_MIRRORS))
     return result
 
 
 # ------------------------------------------------------------------------------------ sample photo
 
 #: Real images that ship with matplotlib (``matplotlib.cbook.get_sample_data``): a photograph of
-#: Grace Hopper (512 x 600, colour) and an MRI slice of a head (256 x 256, grayscale).
+#: Grace Hopper (600 x 512 pixels, colour) and an MRI slice of a head (256 x 256, grayscale).
 SAMPLE_PHOTOS: tuple[str, ...] = ("grace_hopper.jpg", "s1045.ima.gz")
 
 
@@ -387,7 +379,8 @@ def sample_photo(name: str = "grace_hopper.jpg", gray: bool = True) -> np.ndarra
     _check_bool(gray, "gray", "sample_photo")
     if name.endswith(".ima.gz"):
         with cbook.get_sample_data(name) as fh:  # matplotlib opens .gz files decompressed
-            pixels = np.frombuffer(fh.read(), dtype="<u2").reshape(256, 256)
+            # 16-bit big-endian words that hold 8-bit values
+            pixels = np.frombuffer(fh.read(), dtype=">u2").reshape(256, 256)
         return pixels / pixels.max()
     rgb = mpimg.imread(cbook.get_sample_data(name, asfileobj=False)).astype(np.float64)
     if rgb.max() > 1.0:  # 8-bit files come back as 0..255

@@ -20,11 +20,13 @@ import secrets
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from tqdm.auto import tqdm
 
+T = TypeVar("T")
 CHUNK = 1 << 16  # bytes per read: big enough to be fast, small enough for a smooth progress bar
 TIMEOUT_S = 30.0  # per socket operation; a stalled mirror gives way to the next one
 
@@ -166,3 +168,58 @@ def download_verified(filename: str, urls: Sequence[str], folders: Sequence[Path
 def mirror_urls(bases: Sequence[str], filename: str) -> list[str]:
     """``base + filename`` for every mirror base URL (a missing trailing slash is added)."""
     return [base.rstrip("/") + "/" + filename for base in bases]
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` through a temporary file and ``os.replace``: readers see
+    the old file or the new one, never half of one."""
+    temp = _new_temp_file(path.parent, path.name)
+    try:
+        temp.write_bytes(content)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def first_good(candidates: Sequence[Path], decode: Callable[[Path], T],
+               damaged: list[tuple[Path, str]], stacklevel: int) -> T | None:
+    """The decoded content of the first candidate that exists and verifies, else ``None``.
+
+    Damaged candidates are appended to ``damaged`` and reported with a warning: never used.
+    """
+    for path in candidates:
+        if not path.exists():
+            continue
+        try:
+            return decode(path)
+        except (ValueError, OSError) as err:
+            damaged.append((path, str(err)))
+            warnings.warn(f"skipping the damaged file {path} ({err}); delete or replace it.",
+                          stacklevel=stacklevel)  # points at the line that called the loader
+    return None
+
+
+def not_found_error(func: str, what: str, files: Sequence[str], folders: Sequence[Path],
+                    root: object, damaged: Sequence[tuple[Path, str]], download_allowed: bool,
+                    failures: Sequence[str], mirror_list: Sequence[str]) -> DatasetNotFoundError:
+    """The kind, specific error for "no usable copy": where we looked, what to put where."""
+    lines = [f"{func}: could not find a usable copy of {what}.",
+             "Searched these folders, in this order:", describe_folders(folders, root)]
+    if damaged:
+        lines.append("These copies were found but are damaged, so they were not used:")
+        lines += [f"  {path}: {reason}" for path, reason in damaged]
+    if not download_allowed:
+        lines.append("Nothing was downloaded because download=False.")
+    else:
+        lines += ["Downloading failed:", *failures]
+    lines += ["To fix this, put these files into one of the folders above:", "  " + "  ".join(files)]
+    if mirror_list:
+        lines.append("They can be downloaded from " + " or ".join(mirror_list))
+    if root is not None and (Path(root).expanduser() / folders[-1].name).is_dir():
+        lines.append(f"Note: 'root' is the folder that holds the files themselves; did you mean "
+                     f"root={str(Path(root) / folders[-1].name)!r}?")
+    if not os.environ.get("COURSE_DATA_DIR"):
+        lines.append("You can also set COURSE_DATA_DIR to a folder that holds a "
+                     f"{folders[-1].name}/ subfolder.")
+    error = DatasetCorruptError if damaged else DatasetNotFoundError
+    return error("\n".join(lines))

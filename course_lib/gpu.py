@@ -1,4 +1,4 @@
-"""torch counterparts of :mod:`course_lib.conv` and :mod:`course_lib.pool`: same names, same signatures.
+"""torch twins of :mod:`course_lib.conv` and :mod:`course_lib.pool`: same names, same signatures.
 
 Every function takes torch tensors and returns tensors on the device they came from (a GPU when
 there is one); nothing is moved behind your back. Each one is built from the torch primitive that

@@ -128,7 +128,7 @@ def _toeplitz_1d(b: torch.Tensor, n: int, mode: str) -> torch.Tensor:
 
 
 def conv_matrix_1d(b: torch.Tensor, n: int, mode: str = "full") -> torch.Tensor:
-    """The Toeplitz matrix M of kernel ``b`` with ``M @ a == np.convolve(a, b, mode)`` for len(a) == n.
+    """The Toeplitz matrix M of kernel ``b``: ``M @ a == np.convolve(a, b, mode)`` for len(a) == n.
 
     Column j of the full matrix is ``b`` moved down by j rows: ``M[t, tau] = b_(t - tau)``,
     gathered from ``b`` with the index matrix ``t - tau``, on the device of ``b``. The modes keep
@@ -162,8 +162,8 @@ def conv1d_matrix(a: torch.Tensor, b: torch.Tensor, mode: str = "full") -> torch
 def correlate1d(a: torch.Tensor, b: torch.Tensor, mode: str = "full") -> torch.Tensor:
     """1-D cross-correlation: slide ``b`` along ``a`` *without* flipping it.
 
-    ``c_t = sum_j a_(t - k + 1 + j) conj(b_j)`` for t = 0 .. n + k - 2 (zeros outside ``a``), that is
-    ``np.correlate(a, b, mode)`` for every mode (but our default mode is "full").
+    ``c_t = sum_j a_(t - k + 1 + j) conj(b_j)`` for t = 0 .. n + k - 2 (zeros outside ``a``),
+    that is ``np.correlate(a, b, mode)`` for every mode (but our default mode is "full").
 
     >>> correlate1d(torch.tensor([2, -1, 1]), torch.tensor([1, 1, 2]))
     tensor([4, 0, 3, 0, 1])
@@ -210,7 +210,7 @@ def conv2d_translate_scale(A: torch.Tensor, B: torch.Tensor, mode: str = "full")
 
 
 def conv2d_flip_filter(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch.Tensor:
-    """2-D convolution by flip-and-filter: flip ``B`` in both axes, slide it over ``A``, take dot products.
+    """2-D convolution by flip-and-filter: flip ``B`` both ways, slide it over ``A``, dot products.
 
     Shapes and modes as :func:`conv2d_translate_scale`.
 
@@ -243,7 +243,7 @@ def _toeplitz_2d(B: torch.Tensor, H: int, W: int, mode: str) -> torch.Tensor:
 
 
 def conv_matrix_2d(B: torch.Tensor, shape: int | Sequence[int], mode: str = "full") -> torch.Tensor:
-    """The doubly-block Toeplitz matrix M of kernel ``B``: ``M @ A.ravel() == convolve2d(A, B, mode).ravel()``.
+    """The doubly-block Toeplitz M of ``B``: ``M @ A.ravel() == convolve2d(A, B, mode).ravel()``.
 
     ``M[(r, c), (s, t)] = B[r - s, c - t]`` (zero outside the kernel), gathered on the device of
     ``B``. For an (H, W) input the full M has (H + kH - 1) x H blocks, each of size
@@ -265,7 +265,7 @@ def conv_matrix_2d(B: torch.Tensor, shape: int | Sequence[int], mode: str = "ful
 
 
 def conv2d_matrix(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch.Tensor:
-    """2-D convolution as one matrix product: ``conv_matrix_2d(B, A.shape, mode) @ A.ravel()``, reshaped.
+    """2-D convolution as one matrix product: ``conv_matrix_2d(B, A.shape, mode) @ A.ravel()``.
 
     Shapes and modes as :func:`conv2d_translate_scale`.
 
@@ -285,8 +285,8 @@ def conv2d_matrix(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch
 def correlate2d(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch.Tensor:
     """2-D cross-correlation: slide ``B`` over ``A`` *without* flipping it (what a conv layer does).
 
-    ``C_ij = sum_(s,t) A_(i - kH + 1 + s, j - kW + 1 + t) conj(B_st)``: ``scipy.signal.correlate2d``.
-    Shapes and modes as :func:`conv2d_translate_scale`.
+    ``C_ij = sum_(s,t) A_(i - kH + 1 + s, j - kW + 1 + t) conj(B_st)``, as
+    ``scipy.signal.correlate2d``. Shapes and modes as :func:`conv2d_translate_scale`.
 
     >>> correlate2d(torch.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 0], [0, 1]]), mode="valid")
     tensor([[5]])

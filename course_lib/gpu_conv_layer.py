@@ -4,7 +4,8 @@ The functions of :mod:`course_lib.conv_layer`, on tensors, on whatever device th
 import them from :mod:`course_lib.gpu`. A layer computes a batched cross-correlation, exactly
 as ``torch.nn.functional.conv2d``::
 
-    out[n, o, y, x] = bias[o] + sum_(c, i, j) weight[o, c, i, j] * xpad[n, g*C_g + c, y*sH + i*dH, x*sW + j*dW]
+    out[n, o, y, x] = bias[o] + sum_(c, i, j) weight[o, c, i, j]
+                                              * xpad[n, g*C_g + c, y*sH + i*dH, x*sW + j*dW]
 
 ``F.unfold`` gathers every window into a column, so the layer is one (batched) matrix product
 ``weight (C_out/g, C_g*kH*kW) @ columns (C_g*kH*kW, H_out*W_out)`` per group; the backward pass
@@ -44,7 +45,7 @@ def _read_tensor(t, name: str, func: str, numpy_module: str, ndim=None,
 
 
 def _same_device(func: str, **tensors: torch.Tensor | None) -> None:
-    """Every tensor argument must live on one device: we never move data behind the caller's back."""
+    """Every tensor argument must live on one device: we never move data behind your back."""
     placed = [(name, t.device) for name, t in tensors.items() if t is not None]
     for name, device in placed[1:]:
         if device != placed[0][1]:
@@ -53,7 +54,7 @@ def _same_device(func: str, **tensors: torch.Tensor | None) -> None:
 
 
 def _common_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
-    """torch's type promotion over the given tensors: integers stay integers, float32 stays float32."""
+    """torch's type promotion over the tensors: integers stay integers, float32 stays float32."""
     present = [t for t in tensors if t is not None]
     dtype = present[0].dtype
     for t in present[1:]:
@@ -62,12 +63,12 @@ def _common_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
 
 
 def _float_dtype(device: torch.device) -> torch.dtype:
-    """The float type integer inputs are promoted to: float64, or float32 on MPS (no float64 there)."""
+    """The float type for integer inputs: float64, or float32 on MPS (which has no float64)."""
     return torch.float32 if device.type == "mps" else torch.float64
 
 
 def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` (same dtype, broadcasting like ``torch.matmul``), exact for integers on every device.
+    """``a @ b`` (one dtype, broadcasting like ``torch.matmul``), exact for integers everywhere.
 
     CPU has integer matrix products; CUDA and MPS have them only for floating types, so integer
     tensors there go through :func:`_integer_matmul_without_blas`.
@@ -111,7 +112,8 @@ def _columns(xpad: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
         return F.unfold(xpad, kernel, dilation=dilation, stride=stride)
     # Integers: a window spans d(k - 1) + 1 cells, of which every d-th one is read.
     (kh, kw), (dh, dw), (sh, sw) = kernel, dilation, stride
-    windows = xpad.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)[..., ::dh, ::dw]
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    windows = xpad.unfold(2, span_h, sh).unfold(3, span_w, sw)[..., ::dh, ::dw]
     n, c, oh, ow = windows.shape[:4]
     return windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
 
@@ -196,7 +198,8 @@ def col2im(cols: torch.Tensor, output_size: int | Sequence[int], kernel_size: in
     out_hw = _output_shape(size, kernel, stride, pads, dilation)
     N, C = cols.shape[0], cols.shape[1] // (kernel[0] * kernel[1])
     check_shape(cols, (N, C * kernel[0] * kernel[1], out_hw[0] * out_hw[1]), "cols", func,
-                why=f"{out_hw[0]}x{out_hw[1]} windows fit in output_size {size} with these settings")
+                why=f"{out_hw[0]}x{out_hw[1]} windows fit in output_size {size} with these "
+                    f"settings")
     return _col2im(cols, size, kernel, stride, pads, dilation)
 
 
@@ -364,7 +367,9 @@ def conv1d_layer_backward(dout: torch.Tensor, x: torch.Tensor, weight: torch.Ten
                           stride: int | Sequence[int] = 1, padding: int | Sequence[int] | str = 0,
                           dilation: int | Sequence[int] = 1, groups: int = 1
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients of :func:`conv1d_layer`: (dx (N, C_in, L), dweight (C_out, C_in/groups, k), dbias (C_out,)).
+    """Gradients of :func:`conv1d_layer`: (dx, dweight, dbias).
+
+    Shapes: dx (N, C_in, L), dweight (C_out, C_in/groups, k), dbias (C_out,).
 
     Same formulas as :func:`conv2d_layer_backward`, on images of height 1.
     """

@@ -13,7 +13,9 @@ How the code works, in the lecture's words:
   ``col2im`` (``F.fold``), which adds each window back onto the cells it was read from; windows
   that overlap (F=3, S=2) add up there.
 
-Along each spatial dimension of size n: ``out = floor((n + 2 * padding - kernel_size) / stride) + 1``.
+Along each spatial dimension of size n::
+
+    out = floor((n + 2 * padding - kernel_size) / stride) + 1
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ import torch.nn.functional as F
 
 from course_lib._checks import (check_int, check_kernel_fits, check_pool_padding,
                                 check_positive_number, check_shape, check_tuple)
-from course_lib.gpu_conv_layer import _col2im, _float_dtype, _read_tensor as _read_any_tensor
+from course_lib.gpu_conv_layer import _col2im, _float_dtype, _same_device
+from course_lib.gpu_conv_layer import _read_tensor as _read_any_tensor
 
 __all__ = ["max_pool2d", "avg_pool2d", "lp_pool2d", "max_pool1d", "avg_pool1d",
            "max_pool2d_backward", "avg_pool2d_backward", "lp_pool2d_backward",
@@ -37,7 +40,7 @@ _LAYOUT = {2: ((3, 4), "(N, C, H, W) batch or (C, H, W) image"),
 
 @dataclass(frozen=True)
 class _Pool:
-    """A checked pooling geometry. Inside, everything is 4-D: a 1-D signal is an image of height 1."""
+    """A checked pooling geometry. Inside, all is 4-D: a 1-D signal is an image of height 1."""
     shape: tuple[int, ...]        # the caller's input shape, 1-D or 2-D, batched or not
     spatial: int                  # 1 or 2
     kernel: tuple[int, int]
@@ -107,9 +110,7 @@ def _read_input(x, func: str, spatial: int) -> torch.Tensor:
 def _read_dout(dout, x: torch.Tensor, pool: _Pool, func: str) -> torch.Tensor:
     dout = _read_tensor(dout, "dout", func)
     check_shape(dout, pool.out_shape, "dout", func, why="the shape of the forward output")
-    if dout.device != x.device:
-        raise ValueError(f"{func}: arguments 'dout' and 'x' must be on the same device, got "
-                         f"{dout.device} and {x.device}. Move one with .to(...).")
+    _same_device(func, dout=dout, x=x)
     return dout
 
 
@@ -189,7 +190,7 @@ def max_pool2d(x: torch.Tensor, kernel_size, stride=None,
 
 def max_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, kernel_size, stride=None,
                         padding: int | tuple[int, int] = 0) -> torch.Tensor:
-    """Gradient of :func:`max_pool2d` with respect to ``x``; ``dout`` has the forward output's shape.
+    """Gradient of :func:`max_pool2d` with respect to ``x``; ``dout`` is shaped like its output.
 
     Only the maximum of each window (its "switch") influenced the output, so
     ``dx[a] = sum of dout[o] over the windows o whose first maximum is a``. Overlapping windows
@@ -285,7 +286,7 @@ def avg_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, kernel_size, stride
 
 def avg_pool1d(x: torch.Tensor, kernel_size, stride=None, padding: int = 0,
                count_include_pad: bool = True) -> torch.Tensor:
-    """Average pooling of ``(N, C, L)`` or ``(C, L)`` along L, as ``torch.nn.functional.avg_pool1d``.
+    """Average pooling of ``(N, C, L)`` or ``(C, L)`` along L, as ``F.avg_pool1d``.
 
     >>> import torch
     >>> avg_pool1d(torch.tensor([[1., 5., 2., 0.]]), kernel_size=2)
@@ -308,7 +309,7 @@ def _float_input(x, func: str) -> torch.Tensor:
 
 
 def lp_pool2d(x: torch.Tensor, p: float, kernel_size, stride=None) -> torch.Tensor:
-    """Power-average pooling, as ``torch.nn.functional.lp_pool2d``: ``(sum over window of x**p) ** (1/p)``.
+    """Power-average pooling, as ``torch.nn.functional.lp_pool2d``: ``(sum of x**p) ** (1/p)``.
 
     ``p=2`` is the lecture's L2 pooling (the Euclidean norm of each window), ``p=1`` sums the
     window, and ``p=inf`` takes the largest ``|x|``. There is no padding. The formula is applied
@@ -358,7 +359,7 @@ def lp_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, p: float, kernel_siz
 # ---------------------------------------------------------------- pooling across channels
 
 def max_pool_channels(x: torch.Tensor, group_size: int) -> torch.Tensor:
-    """Max over groups of ``group_size`` consecutive channels (maxout): ``(N, C, ...) -> (N, C/g, ...)``.
+    """Max over groups of ``group_size`` channels (maxout): (N, C, ...) -> (N, C/g, ...).
 
     The lecture's "pooling across channels": if several filters detect the same pattern in
     different poses, the max over them responds whichever pose appears. Output channel ``k`` is

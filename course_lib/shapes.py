@@ -72,7 +72,8 @@ def synthetic_shapes(n: int, image_size: int = 32, num_classes: int = 10,
     radius = (rng.uniform(0.22, 0.38, n) * size).astype(np.float32)
     cx, cy = (rng.uniform(radius, size - radius).astype(np.float32) for _ in range(2))
     angle = rng.uniform(-0.3, 0.3, n).astype(np.float32)  # radians: a tilt, not a new class
-    freq = radius / rng.uniform(3.0, 6.0, n).astype(np.float32)  # stripe period: 3 to 6 pixels
+    # Stripe period: half to 0.8 of the radius (2.5 to 4 periods across a patch), at least 3 px.
+    freq = radius / np.maximum(3.0, radius * rng.uniform(0.5, 0.8, n).astype(np.float32))
     phase = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
     dark = rng.uniform(0, 90, (n, 3)).astype(np.float32)
     light = rng.uniform(150, 255, (n, 3)).astype(np.float32)

@@ -34,18 +34,18 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ._checks import _describe, check_choice, check_int, check_kernel_fits, check_shape, check_tuple
+from ._checks import (_describe, check_choice, check_int, check_kernel_fits, check_pool_padding, check_shape,
+                      check_tuple)
 
 __all__ = ["Conv", "Pool", "AdaptivePool", "FC", "RBF", "ShapeOnly", "Row", "SizeTable", "Memory",
            "conv", "pool", "adaptive_pool", "fc", "rbf", "flatten", "lrn", "dropout", "act",
            "account", "from_torch", "training_operations", "memory"]
 
-KINDS = ("conv", "pool", "fc", "rbf", "flatten", "lrn", "dropout", "act", "other")
 FIELDS = ("units", "weights", "biases", "params", "connections", "multiply_adds")
 
 
@@ -58,9 +58,9 @@ class Row:
     units: int
     weights: int
     biases: int
+    params: int = field(init=False)
     connections: int
     multiply_adds: int
-    params: int = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", self.weights + self.biases)
@@ -75,11 +75,17 @@ def _out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -
     return out
 
 
-def _spatial(in_shape: tuple[int, ...], n: int, where: str) -> tuple[int, ...]:
-    if len(in_shape) != n + 1:
-        raise ValueError(f"{where}: expects a (C, {', '.join('HW'[-n:] if n <= 2 else 'DHW')}) "
-                         f"input with {n} spatial dims, got shape {in_shape}.")
-    return in_shape[1:]
+def _spatial_dims(in_shape: tuple[int, ...], where: str, n: int | None = None) -> int:
+    """The number of spatial axes of a (C, L) / (C, H, W) / (C, D, H, W) input, checked."""
+    if len(in_shape) < 2 or (n is not None and len(in_shape) != n + 1):
+        want = f"{n} spatial axes" if n else "at least one spatial axis, like (C, H, W)"
+        raise ValueError(f"{where}: expects an input with {want}, got shape {in_shape}.")
+    return len(in_shape) - 1
+
+
+def _as_tuple(value: Any) -> Any:
+    """Lists become tuples, so that specs stay frozen and hashable."""
+    return tuple(value) if isinstance(value, (tuple, list)) else value
 
 
 # --------------------------------------------------------------------------- layer specs
@@ -109,7 +115,7 @@ class Conv:
         if in_shape[0] != self.in_channels:
             raise ValueError(f"{where}: expects {self.in_channels} input channels, "
                              f"got an input of shape {in_shape}.")
-        n = len(in_shape) - 1
+        n = _spatial_dims(in_shape, where)
         k, s, d = (check_tuple(v, a, where, n, 1) for v, a in
                    ((self.kernel_size, "kernel_size"), (self.stride, "stride"), (self.dilation, "dilation")))
         size = in_shape[1:]
@@ -142,11 +148,12 @@ class Pool:
     kind = "pool"
 
     def count(self, in_shape: tuple[int, ...], where: str) -> Row:
-        n = len(in_shape) - 1
+        n = _spatial_dims(in_shape, where)
         k = check_tuple(self.kernel_size, "kernel_size", where, n, 1)
         s = k if self.stride is None else check_tuple(self.stride, "stride", where, n, 1)
         p = check_tuple(self.padding, "padding", where, n, 0)
         d = check_tuple(self.dilation, "dilation", where, n, 1)
+        check_pool_padding(p, k, where)
         check_kernel_fits(in_shape[1:], k, p, where, "layers", d)
         out = tuple(_out_size(*a, self.ceil_mode) for a in zip(in_shape[1:], k, s, p, d))
         channels, units = in_shape[0], in_shape[0] * math.prod(out)
@@ -157,7 +164,7 @@ class Pool:
 
 
 def _adaptive_links(n: int, o: int) -> int:
-    """Total window length of torch's adaptive pooling: window i is [floor(in/o), ceil((i+1)n/o))."""
+    """Total window length of torch's adaptive pooling: window i is [floor(i·n/o), ceil((i+1)·n/o))."""
     return sum(-(-(i + 1) * n // o) - (i * n) // o for i in range(o))
 
 
@@ -170,7 +177,8 @@ class AdaptivePool:
     kind = "pool"
 
     def count(self, in_shape: tuple[int, ...], where: str) -> Row:
-        size = _spatial(in_shape, len(self.output_size), where)
+        _spatial_dims(in_shape, where, len(self.output_size))
+        size = in_shape[1:]
         out = tuple(n if o is None else o for n, o in zip(size, self.output_size))
         links = in_shape[0] * math.prod(_adaptive_links(n, o) for n, o in zip(size, out))
         return Row(self.name or "", "pool", (in_shape[0], *out), in_shape[0] * math.prod(out),
@@ -267,9 +275,8 @@ def conv(in_channels: int, out_channels: int, kernel_size: int | Sequence[int], 
             raise ValueError("conv: use either argument 'groups' or 'connection_table', not both "
                              f"(got groups={groups}); a grouped conv is a block-diagonal table.")
         table = _connection_table(connection_table, out_channels, in_channels)
-    as_tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else v  # noqa: E731 (frozen, hashable)
-    return Conv(in_channels, out_channels, as_tuple(kernel_size), as_tuple(stride), as_tuple(padding),
-                as_tuple(dilation), groups, bias, table, name)
+    return Conv(in_channels, out_channels, _as_tuple(kernel_size), _as_tuple(stride), _as_tuple(padding),
+                _as_tuple(dilation), groups, bias, table, name)
 
 
 def pool(kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
@@ -287,14 +294,20 @@ def pool(kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = 
                             *(((stride, "stride", 1),) if stride is not None else ())):
         check_tuple(value, arg, "pool", len(value) if isinstance(value, (tuple, list)) else 1, low)
     check_choice(mode, ("max", "avg"), "mode", "pool")
-    as_tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else v  # noqa: E731
-    return Pool(as_tuple(kernel_size), as_tuple(stride), as_tuple(padding), as_tuple(dilation), mode,
+    return Pool(_as_tuple(kernel_size), _as_tuple(stride), _as_tuple(padding), _as_tuple(dilation), mode,
                 bool(trainable), bool(ceil_mode), name)
 
 
 def adaptive_pool(output_size: int | Sequence[int | None], mode: str = "avg", dims: int = 2,
                   name: str | None = None) -> AdaptivePool:
-    """torch's ``AdaptiveAvgPool``/``AdaptiveMaxPool``: ``None`` keeps that input size."""
+    """torch's ``AdaptiveAvgPool``/``AdaptiveMaxPool``: ``None`` keeps that input size.
+
+    Output unit i (per axis) pools the window [floor(i·n/o), ceil((i+1)·n/o)) of an input of
+    length n, so windows may overlap or differ in size; connections add up their lengths.
+
+    >>> account([adaptive_pool(3)], (2, 7, 5)).rows[0].connections  # 2 maps × (3+3+3) × (2+3+2)
+    126
+    """
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * dims
     for s in sizes:
         if s is not None:
@@ -315,7 +328,12 @@ def fc(in_features: int, out_features: int, bias: bool = True, name: str | None 
 
 
 def rbf(in_features: int, out_features: int, name: str | None = None) -> RBF:
-    """LeNet-5's output: one Euclidean RBF unit per class, in·out weights (the centres)."""
+    """LeNet-5's output: one Euclidean RBF unit per class, y_j = sum_i (x_i - w_ji)², so in·out
+    weights (the class centres) and in·out connections, no bias.
+
+    >>> account([rbf(84, 10)], (84,)).rows[0].params
+    840
+    """
     return RBF(check_int(in_features, "in_features", "rbf", 1), check_int(out_features, "out_features", "rbf", 1),
                False, name)
 
@@ -431,7 +449,11 @@ class SizeTable:
                    label=f"{f} ({self.total(f):,})", color=colour)
         ax.set_xticks(x, [f"{r.name}\n{r.kind}" for r in rows])
         ax.set_ylabel("share of the network's total (%)")
-        ax.set_title(self.title or "where the units, params and connections are")
+        conv, dense = ("conv",), ("fc", "rbf")
+        ax.set_title(f"{self.title or 'where the units, params and connections are'}\n"
+                     f"conv layers: {self.share('units', conv):.0%} of units, "
+                     f"{self.share('connections', conv):.0%} of connections; "
+                     f"FC layers: {self.share('params', dense):.0%} of params", fontsize="medium")
         ax.legend(frameon=False)
         return fig
 
@@ -455,7 +477,7 @@ def account(layers: Sequence[Any], input_shape: Sequence[int], title: str = "") 
         seen[layer.kind] = seen.get(layer.kind, 0) + 1
         name = layer.name or f"{layer.kind}{seen[layer.kind]}"
         row = layer.count(shape, f"{func} (layer {i}, {name!r})")
-        rows.append(Row(name, *(getattr(row, f.name) for f in fields(Row) if f.init and f.name != "name")))
+        rows.append(replace(row, name=name))
         shape = row.output_shape
     return SizeTable(tuple(rows), _input_shape(input_shape, func), title)
 
@@ -535,56 +557,8 @@ def _probe_links(module: Any, in_shape: tuple[int, ...], like: Any) -> int:
     return links
 
 
-def from_torch(model: Any, input_shape: Sequence[int], title: str = "") -> SizeTable:
-    """Account any ``nn.Module`` by running one zero input of ``input_shape`` (no batch axis)
-    through it with forward hooks on every layer, in call order.
-
-    Known layers (Conv1d/2d/3d with groups and dilation, Linear, Max/Avg/AdaptivePool,
-    LocalResponseNorm, Dropout, Flatten, activations) are counted with the same specs as
-    :func:`account`. Any other layer with parameters is kind ``"other"``: its units are its
-    outputs, its links are probed from its Jacobian, and a parameter whose name holds
-    ``"bias"`` is a bias (one link per unit). Parameters are counted once even when shared or
-    called twice, and parameters never called appear in a last row, so
-    ``total("params") == sum(p.numel() for p in model.parameters())`` always. The model runs in
-    eval mode (no batch-norm statistics change) and is put back as it was.
-
-    >>> import torch.nn as nn
-    >>> t = from_torch(nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 28 * 28, 10)), (1, 32, 32))
-    >>> t.total("params"), t.total("connections")
-    (47206, 169354)
-    """
-    import torch
-    from torch import nn
-
-    func = "from_torch"
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{func}: argument 'model' must be a torch nn.Module, got {_describe(model)}.")
-    shape = _input_shape(input_shape, func)
-    calls: list[tuple[str, Any, Any, tuple[int, ...]]] = []
-
-    def recorder(name: str) -> Any:
-        def record(module: Any, args: tuple, output: Any) -> None:
-            x = next((a for a in args if isinstance(a, torch.Tensor)), None)
-            y = output if isinstance(output, torch.Tensor) else next(
-                (o for o in output if isinstance(o, torch.Tensor)), None) if isinstance(output, (tuple, list)) else None
-            calls.append((name, module, None if x is None else tuple(x.shape[1:]),
-                          () if y is None else tuple(y.shape[1:])))
-        return record
-
-    handles = [m.register_forward_hook(recorder(n)) for n, m in model.named_modules()
-               if next(m.children(), None) is None or next(m.parameters(recurse=False), None) is not None]
-    like = next(model.parameters(), torch.zeros(()))
-    like = like if like.is_floating_point() else torch.zeros((), device=like.device)
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros((1, *shape), dtype=like.dtype, device=like.device))
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
-
+def _rows_from_calls(calls: list, model: Any, like: Any, func: str) -> list[Row]:
+    """One row per recorded layer call, then one for parameters no call used."""
     rows, seen = [], set()
     for name, module, in_shape, out_shape in calls:
         own = dict(module.named_parameters(recurse=False))
@@ -613,6 +587,76 @@ def from_torch(model: Any, input_shape: Sequence[int], title: str = "") -> SizeT
         biases = sum(p.numel() for n, p in unused if "bias" in n.rsplit(".", 1)[-1])
         rows.append(Row("(never called)", "other", (), 0, sum(p.numel() for _, p in unused) - biases,
                         biases, 0, 0))
+    return rows
+
+
+def from_torch(model: Any, input_shape: Sequence[int] | None = None, title: str = "") -> SizeTable:
+    """Account any ``nn.Module`` by running one zero input of ``input_shape`` (no batch axis;
+    by default the model's own ``input_shape`` attribute, which course_lib's models have)
+    through it with forward hooks on every layer, in call order.
+
+    Known layers (Conv1d/2d/3d with groups and dilation, Linear, Max/Avg/AdaptivePool,
+    LocalResponseNorm, Dropout, Flatten, activations) are counted with the same specs as
+    :func:`account`. Any other layer with parameters is kind ``"other"``: its units are its
+    outputs, its links are probed from its Jacobian (each counted as a multiply-add), and a
+    parameter whose name holds ``"bias"`` is a bias (one more link per unit).
+
+    Parameters are counted once even when shared or called twice, and parameters never called
+    appear in a last row, so ``total("params") == sum(p.numel() for p in model.parameters())``
+    always. Only modules are seen: pooling or flattening done with ``torch.nn.functional``
+    inside a forward is not. The model runs in eval mode (batch-norm statistics stay as they
+    are) and every module's mode is put back afterwards.
+
+    >>> import torch.nn as nn
+    >>> model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 28 * 28, 10))
+    >>> t = from_torch(model, (1, 32, 32))
+    >>> t.total("params"), t.total("connections")
+    (47206, 169354)
+    """
+    import torch
+    from torch import nn
+
+    func = "from_torch"
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{func}: argument 'model' must be a torch nn.Module, got {_describe(model)}.")
+    if input_shape is None:
+        input_shape = getattr(model, "input_shape", None)
+        if input_shape is None:
+            raise TypeError(f"{func}: argument 'input_shape' is needed, as {type(model).__name__} has no "
+                            "input_shape attribute; give the (C, H, W) of one input, e.g. (1, 28, 28).")
+    shape = _input_shape(input_shape, func)
+    calls: list[tuple[str, Any, Any, tuple[int, ...]]] = []
+
+    def recorder(name: str) -> Any:
+        def record(module: Any, args: tuple, output: Any) -> None:
+            x = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            y = output if isinstance(output, torch.Tensor) else next(
+                (o for o in output if isinstance(o, torch.Tensor)), None) if isinstance(output, (tuple, list)) else None
+            calls.append((name, module, None if x is None else tuple(x.shape[1:]),
+                          () if y is None else tuple(y.shape[1:])))
+        return record
+
+    handles = [m.register_forward_hook(recorder(n)) for n, m in model.named_modules()
+               if next(m.children(), None) is None or next(m.parameters(recurse=False), None) is not None]
+    like = next(model.parameters(), torch.zeros(()))
+    like = like if like.is_floating_point() else torch.zeros((), device=like.device)
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()  # no batch-norm statistics change, and probes see eval behaviour too
+        try:
+            with torch.no_grad():
+                model(torch.zeros((1, *shape), dtype=like.dtype, device=like.device))
+        except (RuntimeError, ValueError, TypeError) as err:
+            raise ValueError(f"{func}: the model did not run on one input of argument 'input_shape' "
+                             f"{shape} (batch shape {(1, *shape)}). Is that the (C, H, W) this model "
+                             f"expects? torch said: {err}") from err
+        finally:
+            for handle in handles:
+                handle.remove()
+        rows = _rows_from_calls(calls, model, like, func)
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
     return SizeTable(tuple(rows), shape, title)
 
 

@@ -16,7 +16,6 @@ Import them from :mod:`course_lib.size`, which re-exports everything here. Sourc
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 

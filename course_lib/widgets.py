@@ -27,7 +27,13 @@ from course_lib.plots import COLORS, GALLERY_KERNELS, display_limits, filter_ima
 
 
 class LiveDemo:
-    """Base class: a figure drawn once and updated in place (see the module docstring)."""
+    """Base class: a figure drawn once and updated in place (see the module docstring).
+
+    ``image_format`` is "png" for line art; demos that show photographs use "jpeg", which
+    encodes a photo several times faster than PNG.
+    """
+
+    image_format = "png"
 
     def __init__(self, width: float, height: float, dpi: int = 72):
         self.fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
@@ -55,7 +61,7 @@ class LiveDemo:
         raise NotImplementedError
 
     def render(self) -> bytes:
-        """The current figure as PNG bytes: the kept background plus the moving artists."""
+        """The current figure as image bytes: the kept background plus the moving artists."""
         from PIL import Image
 
         canvas = self.fig.canvas
@@ -63,9 +69,11 @@ class LiveDemo:
         for artist in self.moving:
             self.fig.draw_artist(artist)
         buffer = io.BytesIO()
-        # Fast compression: a frame is shown once, so speed beats a few kilobytes.
-        Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(
-            buffer, format="png", compress_level=1)
+        pixels = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+        if self.image_format == "jpeg":
+            pixels.save(buffer, format="jpeg", quality=90)
+        else:  # fast compression: a frame is shown once, so speed beats a few kilobytes
+            pixels.save(buffer, format="png", compress_level=1)
         return buffer.getvalue()
 
     def frame(self, **values) -> bytes:
@@ -78,7 +86,7 @@ class LiveDemo:
         import ipywidgets as w
 
         controls = self.controls()
-        image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        image = w.Image(format=self.image_format, layout=w.Layout(max_width="100%"))
         caption = w.HTML(layout=w.Layout(min_height="2.5em"))
 
         def callback(**values):
@@ -168,19 +176,21 @@ class FlipAndFilterDemo(LiveDemo):
 class FilterGalleryDemo(LiveDemo):
     """A photo and its convolution with a kernel picked from a menu or typed in live."""
 
+    image_format = "jpeg"
+
     def __init__(self, image: np.ndarray, kernels: Mapping[str, np.ndarray] = GALLERY_KERNELS):
         super().__init__(8, 4.3)
-        step = max(1, int(np.ceil(max(image.shape) / 320)))  # ~320 px keeps a frame fast
+        step = max(1, int(np.ceil(max(image.shape) / 256)))  # about the panel's size in pixels
         self.image = np.asarray(image, float)[::step, ::step]
         self.kernels = {name: np.asarray(k, float) for name, k in kernels.items()}
         axes = self.fig.subplots(1, 2)
         axes[0].imshow(self.image, cmap="gray")
         axes[0].set_title("input photo", fontsize=10)
         self.shown = axes[1].imshow(self.image, cmap="gray")
-        self.title = axes[1].set_title(" ", fontsize=10)
+        axes[1].set_title("filtered (see the caption)", fontsize=10)
         for ax in axes:
             ax.axis("off")
-        self._freeze_layout([self.shown, self.title])
+        self._freeze_layout([self.shown])
 
     def update(self, kernel: str | np.ndarray = "identity") -> Figure:
         name = kernel if isinstance(kernel, str) else "your kernel"
@@ -188,7 +198,6 @@ class FilterGalleryDemo(LiveDemo):
         out = filter_image(self.image, weights)
         self.shown.set_data(out)
         self.shown.set_clim(*display_limits(out))
-        self.title.set_text(f"convolved with {name}")
         self.caption = (f"<b>{name}</b>: weights sum to {weights.sum():.3g} "
                         + ("(a flat region keeps its brightness times that sum)" if abs(weights.sum()) > 1e-9
                            else "(a flat region maps to 0: only changes show)"))
@@ -207,7 +216,7 @@ class FilterGalleryDemo(LiveDemo):
 
         controls = self.controls()
         menu, cells = controls.pop("kernel"), list(controls.values())
-        image, caption = w.Image(format="png"), w.HTML()
+        image, caption = w.Image(format=self.image_format), w.HTML()
         busy = {"filling": False}
 
         def draw(kernel):
@@ -299,6 +308,8 @@ def shift_image(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 class EquivarianceDemo(LiveDemo):
     """Shift the input of a conv layer: its feature map shifts by the same amount."""
+
+    image_format = "jpeg"
 
     def __init__(self, image: np.ndarray, weight: np.ndarray):
         super().__init__(9, 3.4)

@@ -17,6 +17,18 @@ METHODS_1D = [conv.conv1d_translate_scale, conv.conv1d_flip_filter, conv.conv1d_
 METHODS_2D = [conv.conv2d_translate_scale, conv.conv2d_flip_filter, conv.conv2d_matrix]
 ids = lambda f: f.__name__  # noqa: E731
 
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The tensors here are tiny. On a 2-core machine torch's thread pool and OpenBLAS's threads
+    spin against each other, making each tiny torch call ~100x slower, so torch runs on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 small_ints = st.integers(-9, 9)
 signals = hnp.arrays(np.int64, st.integers(1, 10), elements=small_ints)
 images = hnp.arrays(np.int64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=small_ints)
@@ -135,6 +147,20 @@ def test_float32_stays_float32():
     np.testing.assert_allclose(results[0], np.convolve(a.astype(float), b.astype(float)), rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtypes", [("int64", "float32"), ("float32", "float64"), ("int32", "int32"),
+                                    ("int8", "int16"), ("complex64", "float32")], ids=str)
+def test_mixed_dtypes_promote_like_numpy_and_scipy(dtypes):
+    a = np.array([2, -1, 1], dtype=dtypes[0])
+    b = np.array([1, 1, 2], dtype=dtypes[1])
+    for method in METHODS_1D:
+        assert_same(method(a, b), np.convolve(a, b))
+    assert_same(conv.correlate1d(a, b), np.correlate(a, b, "full"))
+    A, B = a.reshape(1, 3), b.reshape(3, 1)
+    for method in METHODS_2D:
+        assert_same(method(A, B), signal.convolve2d(A, B))
+    assert_same(conv.correlate2d(A, B), signal.correlate2d(A, B))
+
+
 def test_integer_layer_is_exact_correlation():
     rng = np.random.default_rng(4)
     x, w = rng.integers(-9, 10, (1, 1, 6, 5)), rng.integers(-9, 10, (1, 1, 3, 2))
@@ -250,6 +276,22 @@ def test_layer_alexnet_groups_float32_matches_torch():
     expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), stride=2, padding=2, groups=2)
     assert out.dtype == np.float32 and out.flags.c_contiguous
     np.testing.assert_allclose(out, expected.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_layer_results_survive_later_calls():
+    # The layer reuses one buffer for its columns: no result may point into it.
+    rng = np.random.default_rng(8)
+    x1, x2 = rng.standard_normal((2, 1, 3, 6, 6))
+    weight = rng.standard_normal((2, 3, 3, 3))
+    first = conv.conv2d_layer(x1, weight)
+    dx, dweight, _ = conv.conv2d_layer_backward(np.ones_like(first), x1, weight)
+    conv.conv2d_layer(x2, weight)
+    conv.conv2d_layer_backward(np.ones_like(first), x2, weight)
+    expected = torch_forward_backward(F.conv2d, x1, weight, None, None, {})
+    np.testing.assert_allclose(first, expected)
+    expected = torch_forward_backward(F.conv2d, x1, weight, None, np.ones_like(first), {})
+    np.testing.assert_allclose(dx, expected[0])
+    np.testing.assert_allclose(dweight, expected[1])
 
 
 @st.composite

@@ -416,6 +416,21 @@ def test_downloads_go_to_the_cache_without_root(fake_mnist, server, monkeypatch)
     assert (cache_folder("mnist") / "t10k-labels-idx1-ubyte.gz").is_file()
 
 
+def test_downloads_skip_a_folder_that_cannot_be_written(tmp_path, fake_mnist, server, monkeypatch):
+    monkeypatch.setenv("COURSE_MNIST_MIRRORS", serve_mnist(server, "good", fake_mnist))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "shared"))
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "mnist").write_text("a file where a folder should be")
+    data.load_mnist("test")
+    assert (cache_folder("mnist") / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+def test_a_root_one_level_too_high_gets_a_hint(tmp_path, fake_mnist):
+    write_mnist(tmp_path / "mnist", fake_mnist)
+    with pytest.raises(data.DatasetNotFoundError, match="did you mean root="):
+        data.load_mnist("test", root=tmp_path, download=False)
+
+
 def test_mirrors_come_from_the_module_when_the_variable_is_unset(monkeypatch):
     monkeypatch.delenv("COURSE_MNIST_MIRRORS")
     assert download.mirrors("COURSE_MNIST_MIRRORS", data.MNIST_MIRRORS) == list(data.MNIST_MIRRORS)
@@ -491,20 +506,36 @@ def test_load_cifar10_never_uses_a_truncated_archive(tmp_path, fake_cifar):
         data.load_cifar10("train", root=tmp_path, download=False)
 
 
+def archive_with_test_batch(tmp_path, fake_cifar, monkeypatch, content: bytes) -> None:
+    """The fake archive with ``content`` as its test batch, accepted by the md5 table."""
+    monkeypatch.setitem(data.CIFAR10_MD5, "test_batch", hashlib.md5(content).hexdigest())
+    members = {name: b[0] for name, b in fake_cifar.items()}
+    members["test_batch"] = content
+    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(cifar_archive(members))
+
+
 def test_load_cifar10_checks_the_batch_layout(tmp_path, fake_cifar, monkeypatch):
     content = cifar_batch(4, 0, labels_key=b"fine_labels")[0]  # a CIFAR-100 style batch
-    monkeypatch.setitem(data.CIFAR10_MD5, "test_batch", hashlib.md5(content).hexdigest())
-    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(cifar_archive({"test_batch": content}))
+    archive_with_test_batch(tmp_path, fake_cifar, monkeypatch, content)
     with pytest.warns(UserWarning), pytest.raises(data.DatasetCorruptError, match="not a CIFAR-10 batch"):
         data.load_cifar10("test", root=tmp_path, download=False)
 
 
 def test_load_cifar10_refuses_pickles_that_run_code(tmp_path, fake_cifar, monkeypatch):
     content = pickle.dumps({b"data": os.getcwd, b"labels": []}, protocol=2)
-    monkeypatch.setitem(data.CIFAR10_MD5, "test_batch", hashlib.md5(content).hexdigest())
-    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(cifar_archive({"test_batch": content}))
+    archive_with_test_batch(tmp_path, fake_cifar, monkeypatch, content)
     with pytest.warns(UserWarning), pytest.raises(data.DatasetCorruptError, match="refusing"):
         data.load_cifar10("test", root=tmp_path, download=False)
+
+
+def test_load_cifar10_unpacks_the_archive_once(tmp_path, fake_cifar):
+    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(
+        cifar_archive({name: b[0] for name, b in fake_cifar.items()}))
+    first = data.load_cifar10("train", root=tmp_path, download=False)
+    assert sorted(p.name for p in (tmp_path / "cifar-10-batches-py").iterdir()) == sorted(fake_cifar)
+    (tmp_path / data.CIFAR10_ARCHIVE).unlink()  # from now on the unpacked batches serve
+    again = data.load_cifar10("train", root=tmp_path, download=False)
+    np.testing.assert_array_equal(first[0], again[0])
 
 
 def test_load_cifar10_downloads_and_verifies_the_archive(tmp_path, fake_cifar, server, monkeypatch):
@@ -517,7 +548,8 @@ def test_load_cifar10_downloads_and_verifies_the_archive(tmp_path, fake_cifar, s
                        " ".join(f"{server.base}/{m}/" for m in ("wrong", "broken", "good")))
     images, _ = data.load_cifar10("test", root=tmp_path / "cifar10")
     np.testing.assert_array_equal(images, fake_cifar["test_batch"][1])
-    assert [p.name for p in (tmp_path / "cifar10").iterdir()] == [data.CIFAR10_ARCHIVE]
+    assert sorted(p.name for p in (tmp_path / "cifar10").iterdir()) == [
+        "cifar-10-batches-py", data.CIFAR10_ARCHIVE]  # no temporary or rejected file left
 
 
 def test_load_cifar10_offline_without_data_says_what_to_put_where(tmp_path):

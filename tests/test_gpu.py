@@ -22,18 +22,32 @@ HAS_CUDA = torch.cuda.is_available()
 DEVICES = ["cpu", pytest.param("cuda", marks=[
     pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device here")])]
 MODES = ("full", "same", "valid")
+METHODS_1D = ["conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix"]
+METHODS_2D = ["conv2d_translate_scale", "conv2d_flip_filter", "conv2d_matrix"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_cpu_thread():
+    """These tensors are tiny: on a busy 2-core machine torch's worker threads only wait on each
+    other (F.conv2d on an 8x8 image took 80 ms instead of 0.03 ms). Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def on(device: str, a, dtype: torch.dtype | None = None) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
+    """A NumPy array as a tensor on ``device``."""
+    return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
 
 
 def back(t: torch.Tensor) -> np.ndarray:
-    """To NumPy, after checking that the result stayed on the device it was computed on."""
+    """A tensor from any device as a NumPy array."""
     return t.detach().cpu().numpy()
 
 
 def assert_same(got: torch.Tensor, expected: np.ndarray, device: str, exact: bool) -> None:
+    """``got`` stayed on ``device`` and equals ``expected``: exactly, dtype included, or to 1e-9."""
     assert got.device.type == device
     if exact:
         assert got.dtype == torch.from_numpy(np.zeros(0, np.asarray(expected).dtype)).dtype
@@ -50,14 +64,14 @@ images = hnp.arrays(np.int64, st.tuples(st.integers(1, 7), st.integers(1, 7)), e
 # --- the lecture's worked examples ---------------------------------------------------------------
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("method", ["conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix"])
+@pytest.mark.parametrize("method", METHODS_1D)
 def test_lecture_example_1d(device, method):
     out = getattr(gpu, method)(on(device, [2, -1, 1]), on(device, [1, 1, 2]))
     assert_same(out, np.convolve([2, -1, 1], [1, 1, 2]), device, exact=True)
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("method", ["conv2d_translate_scale", "conv2d_flip_filter", "conv2d_matrix"])
+@pytest.mark.parametrize("method", METHODS_2D)
 def test_lecture_example_2d(device, method):
     A, B = [[1, 3, 1], [0, -1, 1], [2, 2, -1]], [[1, 2], [0, -1]]
     out = getattr(gpu, method)(on(device, A), on(device, B))
@@ -67,7 +81,7 @@ def test_lecture_example_2d(device, method):
 # --- 1-D and 2-D convolution: three methods against NumPy/scipy and course_lib.conv ---------------
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("method", ["conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix"])
+@pytest.mark.parametrize("method", METHODS_1D)
 @given(a=signals, b=signals, mode=st.sampled_from(MODES))
 def test_conv1d_methods_match_numpy(device, method, a, b, mode):
     """Every mode, odd and even kernels, and kernels longer than the input; integers stay exact."""
@@ -90,7 +104,7 @@ def _valid_possible(A: np.ndarray, B: np.ndarray) -> bool:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("method", ["conv2d_translate_scale", "conv2d_flip_filter", "conv2d_matrix"])
+@pytest.mark.parametrize("method", METHODS_2D)
 @given(A=images, B=images, mode=st.sampled_from(MODES))
 def test_conv2d_methods_match_scipy(device, method, A, B, mode):
     assume(mode != "valid" or _valid_possible(A, B))
@@ -146,7 +160,7 @@ def test_1d_floats_keep_their_dtype(device, method, dtype):
                                     "correlate2d"])
 def test_2d_float32_keeps_its_dtype(device, method):
     rng = np.random.default_rng(2)
-    A, B = rng.standard_normal((5, 6)).astype(np.float32), rng.standard_normal((3, 2)).astype(np.float32)
+    A, B = (rng.standard_normal(shape).astype(np.float32) for shape in ((5, 6), (3, 2)))
     out = getattr(gpu, method)(on(device, A), on(device, B), "full")
     assert out.dtype == torch.float32
     np.testing.assert_allclose(back(out), getattr(conv, method)(A, B), rtol=1e-5, atol=1e-5)
@@ -162,9 +176,20 @@ def test_lecture_properties_commutativity_and_linearity(device, ac, b, alpha):
         assert torch.equal(method(alpha * ta + tc, tb), alpha * method(ta, tb) + method(tc, tb))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@given(AC=hnp.arrays(np.int64, st.tuples(st.just(2), st.integers(1, 6), st.integers(1, 6)),
+                     elements=small_ints),
+       B=images, alpha=small_ints)
+def test_lecture_properties_in_2d(device, AC, B, alpha):
+    tA, tB, tC = on(device, AC[0]), on(device, B), on(device, AC[1])
+    for method in (gpu.conv2d_translate_scale, gpu.conv2d_flip_filter, gpu.conv2d_matrix):
+        assert torch.equal(method(tA, tB), method(tB, tA))
+        assert torch.equal(method(alpha * tA + tC, tB), alpha * method(tA, tB) + method(tC, tB))
+
+
 # --- integers on devices without integer matrix products -----------------------------------------
 
-@pytest.mark.parametrize("scale", [10, 2 ** 40], ids=["float64-exact", "entry-by-entry"])
+@pytest.mark.parametrize("scale", [10, 2 ** 28], ids=["float64-exact", "entry-by-entry"])
 @pytest.mark.parametrize("b_is_vector", [False, True])
 def test_integer_matmul_without_blas_is_exact(scale, b_is_vector):
     """The path CUDA takes for integers, run here on the CPU against the CPU's integer product."""
@@ -174,6 +199,35 @@ def test_integer_matmul_without_blas_is_exact(scale, b_is_vector):
     got = _integer_matmul_without_blas(a, b)
     assert got.dtype == torch.int64
     assert torch.equal(got, a @ b)
+
+
+@pytest.mark.parametrize("high", [10, 2 ** 28], ids=["float64-exact", "entry-by-entry"])
+def test_integers_exact_without_integer_matmul(monkeypatch, high):
+    """Every integer product routed as on CUDA (no integer matmul kernel), here on the CPU."""
+    from course_lib import gpu_conv, gpu_conv_layer
+
+    def no_integer_kernels(a, b):
+        return a @ b if a.is_floating_point() else _integer_matmul_without_blas(a, b)
+
+    monkeypatch.setattr(gpu_conv, "_matmul", no_integer_kernels)
+    monkeypatch.setattr(gpu_conv_layer, "_matmul", no_integer_kernels)
+    rng = np.random.default_rng(7)
+    a, b = rng.integers(-high, high, 11), rng.integers(-high, high, 4)
+    A, B = rng.integers(-high, high, (6, 5)), rng.integers(-high, high, (3, 2))
+    for method in ("conv1d_flip_filter", "conv1d_matrix", "correlate1d"):
+        assert_same(getattr(gpu, method)(on("cpu", a), on("cpu", b), "same"),
+                    getattr(conv, method)(a, b, "same"), "cpu", exact=True)
+    for method in ("conv2d_flip_filter", "conv2d_matrix", "correlate2d"):
+        assert_same(getattr(gpu, method)(on("cpu", A), on("cpu", B), "full"),
+                    getattr(conv, method)(A, B, "full"), "cpu", exact=True)
+    x, weight = rng.integers(-high, high, (2, 4, 6, 5)), rng.integers(-high, high, (2, 2, 3, 2))
+    settings = dict(stride=2, padding=1, groups=2)
+    out = gpu.conv2d_layer(on("cpu", x), on("cpu", weight), **settings)
+    assert_same(out, conv.conv2d_layer(x, weight, **settings), "cpu", exact=True)
+    dout = rng.integers(-high, high, tuple(out.shape))
+    hand = gpu.conv2d_layer_backward(*(on("cpu", v) for v in (dout, x, weight)), **settings)
+    for got, expected in zip(hand, conv.conv2d_layer_backward(dout, x, weight, **settings)):
+        assert_same(got, expected, "cpu", exact=True)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -238,7 +292,7 @@ def test_layer_forward_matches_torch_and_numpy(device, dims, data):
 @pytest.mark.parametrize("dims", [1, 2])
 @given(data=st.data())
 def test_layer_backward_and_autograd_match_torch(device, dims, data):
-    """The hand-written backward, autograd through gpu's forward, and autograd through F.convNd agree."""
+    """The hand-written backward, autograd through gpu's forward and through F.convNd agree."""
     x, weight, bias, settings, seed = data.draw(layer_cases(dims))
     bias = np.zeros(weight.shape[0]) if bias is None else bias
     layer = gpu.conv2d_layer if dims == 2 else gpu.conv1d_layer
@@ -270,7 +324,7 @@ def test_integer_layer_is_exact(device):
     out = gpu.conv2d_layer(on(device, x), on(device, weight), on(device, bias), **settings)
     assert_same(out, conv.conv2d_layer(x, weight, bias, **settings), device, exact=True)
     dout = rng.integers(-9, 9, tuple(out.shape))
-    hand = gpu.conv2d_layer_backward(on(device, dout), on(device, x), on(device, weight), **settings)
+    hand = gpu.conv2d_layer_backward(*(on(device, v) for v in (dout, x, weight)), **settings)
     for got, expected in zip(hand, conv.conv2d_layer_backward(dout, x, weight, **settings)):
         assert_same(got, expected, device, exact=True)
 
@@ -311,7 +365,7 @@ def test_conv_output_size_is_the_numpy_one():
 # --- gradcheck: autograd through every forward, and each hand-written backward --------------------
 
 def _with_backward(forward, backward):
-    """An autograd Function whose backward is ours, so gradcheck tests it against finite differences."""
+    """An autograd Function whose backward is ours, so gradcheck checks it by finite differences."""
     class ByHand(torch.autograd.Function):
         @staticmethod
         def forward(ctx, *inputs):
@@ -357,7 +411,8 @@ def test_gradcheck_conv_matrices():
 def test_gradcheck_layer_forward_and_backward(dims):
     size = (5, 6) if dims == 2 else (7,)
     kernel = (2, 3) if dims == 2 else (3,)
-    x, weight, bias = _double(2, 4, *size, seed=7), _double(4, 2, *kernel, seed=8), _double(4, seed=9)
+    x, weight = _double(2, 4, *size, seed=7), _double(4, 2, *kernel, seed=8)
+    bias = _double(4, seed=9)
     settings = dict(stride=2, padding=1, dilation=1, groups=2)
     layer = gpu.conv2d_layer if dims == 2 else gpu.conv1d_layer
     layer_backward = gpu.conv2d_layer_backward if dims == 2 else gpu.conv1d_layer_backward
@@ -389,11 +444,11 @@ def test_gradcheck_pooling_forward_and_backward(name):
     assert torch.autograd.gradcheck(_with_backward(forward, backward), (x,))
 
 
-# --- pooling against torch and course_lib.pool -----------------------------------------------------
+# --- pooling against torch and course_lib.pool ---------------------------------------------------
 
 @st.composite
 def pool_cases(draw, spatial: int = 2, padded: bool = True, ties: bool = False):
-    """A pooling geometry torch accepts: overlapping windows (F=3, S=2), gaps, padding, unbatched."""
+    """A pooling geometry torch accepts: overlapping windows, gaps, padding, unbatched input."""
     kernel = tuple(draw(st.integers(1, 4)) for _ in range(spatial))
     stride = None if draw(st.booleans()) else tuple(draw(st.integers(1, 4)) for _ in range(spatial))
     padding = tuple(draw(st.integers(0, k // 2)) if padded else 0 for k in kernel)
@@ -409,7 +464,8 @@ def pool_cases(draw, spatial: int = 2, padded: bool = True, ties: bool = False):
 
 
 def _pool_check(device, x, gpu_forward, gpu_backward, torch_forward, numpy_forward, numpy_backward):
-    """gpu forward = torch = NumPy; autograd through gpu = autograd through torch = gpu backward = NumPy."""
+    """Forward: gpu = torch = NumPy. Gradients: autograd through gpu = autograd through torch
+    = gpu backward = NumPy backward."""
     xt = on(device, x).requires_grad_()
     reference_x = on("cpu", x).requires_grad_()
     out, reference = gpu_forward(xt), torch_forward(reference_x)
@@ -429,7 +485,8 @@ def _pool_check(device, x, gpu_forward, gpu_backward, torch_forward, numpy_forwa
 @given(data=st.data())
 def test_max_pool_matches_torch_and_numpy(device, spatial, data):
     x, k, s, p = data.draw(pool_cases(spatial, ties=True))
-    ours, theirs = (gpu.max_pool2d, F.max_pool2d) if spatial == 2 else (gpu.max_pool1d, F.max_pool1d)
+    ours, theirs = ((gpu.max_pool2d, F.max_pool2d) if spatial == 2
+                    else (gpu.max_pool1d, F.max_pool1d))
     ours_back = gpu.max_pool2d_backward if spatial == 2 else gpu.max_pool1d_backward
     numpy_fwd, numpy_back = ((pool.max_pool2d, pool.max_pool2d_backward) if spatial == 2
                              else (pool.max_pool1d, pool.max_pool1d_backward))
@@ -444,7 +501,8 @@ def test_max_pool_matches_torch_and_numpy(device, spatial, data):
 @given(data=st.data(), include_pad=st.booleans())
 def test_avg_pool_matches_torch_and_numpy(device, spatial, data, include_pad):
     x, k, s, p = data.draw(pool_cases(spatial))
-    ours, theirs = (gpu.avg_pool2d, F.avg_pool2d) if spatial == 2 else (gpu.avg_pool1d, F.avg_pool1d)
+    ours, theirs = ((gpu.avg_pool2d, F.avg_pool2d) if spatial == 2
+                    else (gpu.avg_pool1d, F.avg_pool1d))
     ours_back = gpu.avg_pool2d_backward if spatial == 2 else gpu.avg_pool1d_backward
     numpy_fwd, numpy_back = ((pool.avg_pool2d, pool.avg_pool2d_backward) if spatial == 2
                              else (pool.avg_pool1d, pool.avg_pool1d_backward))
@@ -462,9 +520,11 @@ def test_lp_pool2d_matches_torch_and_numpy(device, data, p):
     x, k, s, _ = data.draw(pool_cases(2, padded=False))
     x = np.abs(x) + 0.1  # positive: every power is defined and no window sums to zero
     _pool_check(device, x,
-                lambda t: gpu.lp_pool2d(t, p, k, s), lambda d, t: gpu.lp_pool2d_backward(d, t, p, k, s),
+                lambda t: gpu.lp_pool2d(t, p, k, s),
+                lambda d, t: gpu.lp_pool2d_backward(d, t, p, k, s),
                 lambda t: F.lp_pool2d(t, p, k, s),
-                lambda a: pool.lp_pool2d(a, p, k, s), lambda d, a: pool.lp_pool2d_backward(d, a, p, k, s))
+                lambda a: pool.lp_pool2d(a, p, k, s),
+                lambda d, a: pool.lp_pool2d_backward(d, a, p, k, s))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -496,7 +556,16 @@ def test_pooling_lecture_example_and_integers(device):
                 device, exact=True)
 
 
-# --- default_device --------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
+@given(group=st.integers(1, 3), groups=st.integers(1, 3),
+       rest=st.lists(st.integers(1, 3), max_size=3), seed=st.integers(0, 2 ** 32 - 1))
+def test_max_pool_channels_matches_numpy(device, group, groups, rest, seed):
+    x = np.random.default_rng(seed).integers(-5, 5, (2, group * groups, *rest))
+    assert_same(gpu.max_pool_channels(on(device, x), group), pool.max_pool_channels(x, group),
+                device, exact=True)
+
+
+# --- default_device ------------------------------------------------------------------------------
 
 def test_default_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -531,7 +600,8 @@ BAD_INPUTS = {
     "stride zero": ("conv2d_layer", (_x(1, 1, 4, 4), _x(1, 1, 2, 2)), {"stride": 0}),
     "stride negative pair": ("conv1d_layer", (_x(1, 1, 4), _x(1, 1, 2)), {"stride": (-1,)}),
     "padding negative": ("conv2d_layer", (_x(1, 1, 4, 4), _x(1, 1, 2, 2)), {"padding": -1}),
-    "padding unknown string": ("conv2d_layer", (_x(1, 1, 4, 4), _x(1, 1, 2, 2)), {"padding": "full"}),
+    "padding unknown string": ("conv2d_layer", (_x(1, 1, 4, 4), _x(1, 1, 2, 2)),
+                               {"padding": "full"}),
     "padding same with stride": ("conv2d_layer", (_x(1, 1, 4, 4), _x(1, 1, 2, 2)),
                                  {"padding": "same", "stride": 2}),
     "dilation zero": ("conv2d_layer_backward", (_x(1, 1, 3, 3), _x(1, 1, 4, 4), _x(1, 1, 2, 2)),
@@ -545,7 +615,8 @@ BAD_INPUTS = {
     "layer input not 4-D": ("conv2d_layer", (_x(1, 4, 4), _x(1, 1, 2, 2)), {}),
     "layer weight not 3-D": ("conv1d_layer", (_x(1, 1, 4), _x(1, 2)), {}),
     "bias wrong length": ("conv2d_layer", (_x(1, 1, 4, 4), _x(2, 1, 2, 2), _x(3)), {}),
-    "dout wrong shape": ("conv2d_layer_backward", (_x(1, 1, 2, 2), _x(1, 1, 4, 4), _x(1, 1, 2, 2)), {}),
+    "dout wrong shape": ("conv2d_layer_backward", (_x(1, 1, 2, 2), _x(1, 1, 4, 4), _x(1, 1, 2, 2)),
+                         {}),
     "col2im columns do not fit": ("col2im", (_x(1, 4, 5), (3, 3), 2), {}),
     "col2im rows not a multiple": ("col2im", (_x(1, 5, 4), (3, 3), 2), {}),
     "pool kernel zero": ("max_pool2d", (_x(1, 1, 4, 4), 0), {}),
@@ -565,7 +636,7 @@ def _numpy_function(name: str):
 
 
 def _same_words(message: str) -> str:
-    """torch writes dtypes as torch.float64 where NumPy writes float64: the only allowed difference."""
+    """torch writes torch.float64 where NumPy writes float64: the one difference allowed."""
     return re.sub(r"torch\.(\w+)", r"\1", message)
 
 
@@ -581,20 +652,6 @@ def test_bad_input_raises_like_numpy(case):
     assert f"{name}:" in str(gpu_error.value) and "'" in str(gpu_error.value)  # names the argument
 
 
-@pytest.mark.parametrize("name, args", [
-    ("conv1d_flip_filter", (np.ones(3), np.ones(2))),
-    ("conv2d_layer", (np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)))),
-    ("max_pool2d", (np.ones((1, 3, 3)), 2)),
-])
-def test_numpy_array_is_refused_kindly(name, args):
-    with pytest.raises(TypeError) as error:
-        getattr(gpu, name)(*args)
-    message = str(error.value)
-    home = "course_lib.pool" if "pool" in name else "course_lib.conv"
-    assert f"{name}: argument '" in message and "torch.as_tensor" in message
-    assert f"{home}.{name}" in message
-
-
 def test_a_list_is_refused_with_a_hint():
     with pytest.raises(TypeError, match=r"conv1d_matrix: argument 'a' must be a torch tensor.*"
                                         r"torch\.as_tensor\(a\)"):
@@ -607,3 +664,67 @@ def test_tensors_on_two_devices_are_refused():
     with pytest.raises(ValueError, match="conv1d_flip_filter: arguments 'a' and 'b' must be on the "
                                          "same device"):
         gpu.conv1d_flip_filter(torch.ones(3, device="cuda"), torch.ones(2))
+
+
+# --- every NumPy name has a torch twin that agrees with it and refuses NumPy arrays kindly --------
+
+def _valid_calls() -> dict[str, tuple[tuple, dict]]:
+    """One valid call of every public function of conv and pool, with NumPy arguments."""
+    rng = np.random.default_rng(6)
+    r = rng.standard_normal
+    x4, w4, x3, w3 = r((2, 4, 5, 6)), r((6, 2, 3, 2)), r((2, 4, 7)), r((6, 2, 3))
+    xp = r((2, 3, 6, 6))
+    calls = {name: ((r(5), r(3)), {}) for name in (
+        "conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix", "correlate1d")}
+    calls.update({name: ((r((4, 5)), r((2, 3))), {}) for name in (
+        "conv2d_translate_scale", "conv2d_flip_filter", "conv2d_matrix", "correlate2d")})
+    calls.update({
+        "conv_matrix_1d": ((r(3), 4), {}),
+        "conv_matrix_2d": ((r((2, 3)), (3, 4)), {}),
+        "conv_output_size": ((32, 5), {}),
+        "im2col": ((x4, 2), {}),
+        "col2im": ((r((2, 16, 20)), (5, 6), 2), {}),
+        "conv2d_layer": ((x4, w4, r(6)), {"groups": 2}),
+        "conv2d_layer_backward": ((r((2, 6, 3, 5)), x4, w4), {"groups": 2}),
+        "conv1d_layer": ((x3, w3, r(6)), {"groups": 2}),
+        "conv1d_layer_backward": ((r((2, 6, 5)), x3, w3), {"groups": 2}),
+        "lp_pool2d": ((np.abs(xp), 2.0, 2), {}),
+        "lp_pool2d_backward": ((r((2, 3, 3, 3)), np.abs(xp), 2.0, 2), {}),
+        "max_pool_channels": ((r((2, 6, 3)), 3), {}),
+    })
+    for kind in ("max", "avg"):
+        calls[f"{kind}_pool2d"] = ((xp, 3, 2, 1), {})
+        calls[f"{kind}_pool2d_backward"] = ((r((2, 3, 3, 3)), xp, 3, 2, 1), {})
+        calls[f"{kind}_pool1d"] = ((x3, 3, 2, 1), {})
+        calls[f"{kind}_pool1d_backward"] = ((r((2, 4, 4)), x3, 3, 2, 1), {})
+    return calls
+
+
+VALID_CALLS = _valid_calls()
+
+
+def test_gpu_has_every_numpy_name():
+    assert set(gpu.__all__) - {"default_device"} == set(conv.__all__) | set(pool.__all__)
+    assert set(VALID_CALLS) == set(conv.__all__) | set(pool.__all__)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", sorted(set(VALID_CALLS) - {"conv_output_size"}))
+def test_every_function_agrees_with_numpy(device, name):
+    args, kwargs = VALID_CALLS[name]
+    expected = _numpy_function(name)(*args, **kwargs)
+    got = getattr(gpu, name)(*[on(device, a) if isinstance(a, np.ndarray) else a for a in args],
+                             **kwargs)
+    for g, e in zip(got, expected) if isinstance(got, tuple) else [(got, expected)]:
+        assert_same(g, e, device, exact=False)
+
+
+@pytest.mark.parametrize("name", sorted(set(VALID_CALLS) - {"conv_output_size"}))
+def test_every_function_refuses_numpy_arrays_kindly(name):
+    args, kwargs = VALID_CALLS[name]
+    with pytest.raises(TypeError) as error:
+        getattr(gpu, name)(*args, **kwargs)
+    message = str(error.value)
+    home = "course_lib.pool" if name in pool.__all__ else "course_lib.conv"
+    assert message.startswith(f"{name}: argument '") and "must be a torch tensor" in message
+    assert "torch.as_tensor(" in message and f"{home}.{name}" in message

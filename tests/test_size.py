@@ -32,10 +32,10 @@ def ones_count(model: nn.Sequential, input_shape: tuple[int, ...]) -> tuple[int,
     (padded positions are links too), meets all-ones kernels; pooling links are the window sums
     of the same input; a bias adds one link per output unit.
     """
-    x = torch.zeros((1, *input_shape), dtype=torch.float64)
+    x = torch.zeros((1, *input_shape))
     connections = madds = 0
     for m in model:
-        ones = torch.ones_like(x)
+        ones = torch.ones_like(x, dtype=torch.float64)
         if isinstance(m, (nn.Conv1d, nn.Conv2d)):
             pad = [p for p in reversed(m.padding) for _ in (0, 1)]
             conv_nd = F.conv1d if isinstance(m, nn.Conv1d) else F.conv2d
@@ -257,7 +257,8 @@ def test_memory_counts_input_and_units():
     assert m.parameters == 61_470 * 4 and m.total == m.activations + m.parameters
 
 
-@pytest.mark.parametrize("dtype, size", [(torch.float16, 2), (torch.float64, 8), (np.float32, 4), ("float64", 8), (1, 1)])
+@pytest.mark.parametrize("dtype, size", [(torch.float16, 2), (torch.float64, 8), (np.float32, 4), ("float64", 8),
+                                         (1, 1)])
 def test_memory_dtypes(dtype, size):
     assert memory(S.lenet5_lecture(), dtype=dtype).parameters == 61_470 * size
 
@@ -279,6 +280,7 @@ def test_plot_returns_figure_with_three_measures():
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert len(ax.containers) == 3
+    assert "FC layers: 96% of params" in ax.get_title()
     heights = [[bar.get_height() for bar in c] for c in ax.containers]
     assert all(abs(sum(h) - 100) < 1e-6 for h in heights)
 
@@ -520,9 +522,35 @@ def test_input_shape_not_a_sequence():
         from_torch(nn.Linear(2, 2), "1x28x28")
 
 
+def test_from_torch_wrong_input_shape():
+    with pytest.raises(ValueError, match=r"from_torch: the model did not run on one input of argument 'input_shape'"):
+        from_torch(nn.Sequential(nn.Conv2d(3, 4, 3)), (1, 28, 28))
+
+
+def test_from_torch_needs_input_shape_without_attribute():
+    with pytest.raises(TypeError, match=r"from_torch: argument 'input_shape' is needed"):
+        from_torch(nn.Linear(3, 2))
+
+
+def test_from_torch_uses_models_input_shape():
+    model = torch_lenet5_modern()
+    model.input_shape = (1, 28, 28)
+    assert from_torch(model).input_shape == (1, 28, 28)
+
+
 def test_kernel_larger_than_input():
     with pytest.raises(ValueError, match=r"account \(layer 1, 'conv2'\).*kernel.*larger than the padded input"):
         account([conv(1, 6, 5), conv(6, 16, 9)], (1, 12, 12))
+
+
+def test_conv_without_spatial_axes():
+    with pytest.raises(ValueError, match=r"expects an input with at least one spatial axis"):
+        account([flatten(), conv(1, 2, 3)], (1, 1))
+
+
+def test_pool_padding_more_than_half_the_kernel():
+    with pytest.raises(ValueError, match=r"argument 'padding' must be at most half of 'kernel_size'"):
+        account([pool(2, padding=2)], (1, 8, 8))
 
 
 def test_pool_larger_than_input():

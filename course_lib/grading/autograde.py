@@ -26,6 +26,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from io import StringIO
 from multiprocessing import get_context
@@ -81,9 +82,11 @@ def grade_one(job: dict[str, Any]) -> dict[str, Any]:
     """Worker: autograde one submission in a private course folder; touch nothing shared."""
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import NbGraderException  # noqa: F401 - re-exported by nbgrader
     from traitlets.config import Config, PyFileConfigLoader
 
+    from .release import ensure_tool_path
+
+    ensure_tool_path()
     started = time.monotonic()
     root, assignment, student = Path(job["root"]), job["assignment"], job["student"]
     private = Path(job["workspace"]) / student
@@ -104,7 +107,9 @@ def grade_one(job: dict[str, Any]) -> dict[str, Any]:
     log = StringIO()
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
-    logging.getLogger().addHandler(handler)
+    logger = logging.getLogger("traitlets")  # nbgrader logs there when no app is running
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     ok = False
     try:
         cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
@@ -119,7 +124,7 @@ def grade_one(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as err:  # NbGraderException, or anything nbgrader did not expect
         log.write(f"[ERROR] {type(err).__name__}: {err}\n")
     finally:
-        logging.getLogger().removeHandler(handler)
+        logger.removeHandler(handler)
 
     verdicts = [json.loads(line) for line in verdict_file.read_text().splitlines()] \
         if verdict_file.exists() else []
@@ -145,7 +150,8 @@ def merge_result(root: Path, result: dict[str, Any], db_url: str) -> None:
     course = Path(result["course"])
     private_db = f"sqlite:///{course / 'gradebook.db'}"
     dest = root / "autograded" / student / assignment
-    with Gradebook(db_url) as real, Gradebook(private_db) as private:
+    with warnings.catch_warnings(), Gradebook(db_url) as real, Gradebook(private_db) as private:
+        warnings.simplefilter("ignore")  # SQLAlchemy chatter from nbgrader's own API
         real.update_or_create_student(student)
         try:
             psub = private.find_submission(assignment, student)
@@ -196,8 +202,10 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
               jobs: int | None = None, config_overrides: dict | None = None,
               progress: bool = True) -> list[dict[str, Any]]:
     """Autograde every (or some) submission of ``assignment``; return one result per student."""
+    from .release import ensure_tool_path
     from .sandbox import choose_backend
 
+    ensure_tool_path()
     root = Path(root).resolve()
     backend = choose_backend((config_overrides or {}).get("SandboxedExecute", {}).get("backend", "auto"))
     if backend == "setpriv" and root.stat().st_mode & 0o007:

@@ -142,8 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     nproc_base = 0 if uid is not None else count_user_tasks(os.getuid())
 
     signal.signal(signal.SIGINT, lambda *_: None)  # interrupts reach the kernel via its group
-    child = subprocess.Popen(cmd, cwd=cwd, env=env if cwd else {"PATH": "/usr/bin:/bin"},
-                             preexec_fn=lambda: apply_rlimits(limits, nproc_base))
+    # The kernel's own stdout/stderr (start-up banner, fatal errors) go to a log beside the
+    # status file; what student code prints reaches the notebook through ipykernel anyway.
+    log_path = os.path.join(os.path.dirname(status_file), "kernel-output.log") if status_file \
+        else os.devnull
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(cmd, cwd=cwd, env=env if cwd else {"PATH": "/usr/bin:/bin"},
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 preexec_fn=lambda: apply_rlimits(limits, nproc_base))
 
     def stop(signum, _frame):
         child.kill()

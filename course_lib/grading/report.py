@@ -56,6 +56,9 @@ def rows(root: Path, assignments: Iterable[str] | None = None) -> list[dict[str,
     """One row per (assignment, student) in the gradebook, with status and reason."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    from .release import ensure_tool_path
+
+    ensure_tool_path()
     out = []
     with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gb:
         names = list(assignments) if assignments else [a.name for a in gb.assignments]
