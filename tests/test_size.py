@@ -219,6 +219,7 @@ def test_comparison_counts():
     c = S.lenet_alexnet_comparison()
     assert c.columns == ("LeNet (1989)", "LeNet (1998)", "AlexNet (2012)")
     assert [c.value("categories", n) for n in c.columns] == [10, 10, 1_000]
+    assert [c.value("image size", n) for n in c.columns] == ["16×16", "28×28", "256×256×3"]
     assert [c.value("training examples", n) for n in c.columns] == [7_291, 60_000, 1_200_000]
     assert c.value("units, input included", "LeNet (1989)") == 1_256
     assert c.value("units", "LeNet (1998)") == 8_094
