@@ -68,7 +68,7 @@ class DigitBrowserDemo(LiveDemo):
             raise ValueError("DigitBrowserDemo: argument 'indices' is empty: there is nothing to browse.")
         grid = self.fig.add_gridspec(3, 10)
         ax_digit, ax_bars = self.fig.add_subplot(grid[0:2, 0:2]), self.fig.add_subplot(grid[2, 0:2])
-        self.digit = ax_digit.imshow(self.images[self.indices[0]], cmap="gray")
+        self.digit = ax_digit.imshow(self.images[self.indices[0]], cmap="gray", interpolation="nearest")
         self.title = ax_digit.set_title(" ", fontsize=10)
         _off(ax_digit)
         k = self.probs.shape[1]
@@ -82,7 +82,7 @@ class DigitBrowserDemo(LiveDemo):
             top = float(np.percentile(data.max(axis=(2, 3)), 90)) or 1.0  # same scale for every digit
             for m, (r, c) in enumerate(rows):
                 ax = self.fig.add_subplot(grid[r, c])
-                self.maps.append((data, m, ax.imshow(data[0, m], cmap="magma", vmin=0, vmax=top)))
+                self.maps.append((data, m, ax.imshow(data[0, m], cmap="magma", vmin=0, vmax=top, interpolation="nearest")))
                 ax.set_title(f"{layer}.{m}", fontsize=7)
                 _off(ax)
         self._freeze_layout([self.digit, self.title, *self.bars, *(im for _, _, im in self.maps)])
@@ -166,12 +166,12 @@ class AugmentationDemo(LiveDemo):
         self.crop, self.flip, self.colour = crop, flip, colour
         grid = self.fig.add_gridspec(2, 6)
         ax_orig = self.fig.add_subplot(grid[:, 0:2])
-        self.original = ax_orig.imshow(self._show(self.images[0]))
+        self.original = ax_orig.imshow(self._show(self.images[0]), interpolation="nearest")
         ax_orig.set_title("original", fontsize=9)
         _off(ax_orig)
         self.copies = []
         for ax in (self.fig.add_subplot(grid[r, c]) for r in range(2) for c in range(2, 6)):
-            self.copies.append(ax.imshow(self._show(self.images[0])))
+            self.copies.append(ax.imshow(self._show(self.images[0]), interpolation="nearest"))
             _off(ax)
         self.title = self.fig.suptitle(" ", fontsize=10)
         self._freeze_layout([self.original, *self.copies, self.title])
@@ -193,9 +193,14 @@ class AugmentationDemo(LiveDemo):
                seed: int = 0) -> Figure:
         x = self.images[int(index)][None].expand(len(self.copies), -1, -1, -1)
         g = torch.Generator().manual_seed(int(seed))
-        for on, transform in ((crop, self.crop), (flip, self.flip), (colour, self.colour)):
-            if on:
-                x = transform(x, g)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # eight tiny images: waking a thread pool costs more than the work
+        try:
+            for on, transform in ((crop, self.crop), (flip, self.flip), (colour, self.colour)):
+                if on:
+                    x = transform(x, g)
+        finally:
+            torch.set_num_threads(threads)
         self.original.set_data(self._show(self.images[int(index)]))
         for im, img in zip(self.copies, x):
             im.set_data(self._show(img))
@@ -215,7 +220,7 @@ class TopPatchesDemo(LiveDemo):
     """
 
     def __init__(self, tops: Sequence[TopPatches], layer: str = ""):
-        super().__init__(4.6, 5.0)
+        super().__init__(4.2, 4.6)
         self.tops, self.layer = list(tops), layer
         patches = torch.stack([t.patches for t in self.tops]).numpy()  # (C, k, c, S, S)
         self.lo, self.hi = float(patches.min()), float(patches.max())
@@ -228,7 +233,7 @@ class TopPatchesDemo(LiveDemo):
             _off(ax)
         for j, ax in enumerate(axes[:k]):
             self.views.append(ax.imshow(_rgb_or_grey(patches[0, j], self.lo, self.hi), cmap="gray",
-                                        vmin=0, vmax=1))
+                                        vmin=0, vmax=1, interpolation="nearest"))
             self.labels.append(ax.set_title(" ", fontsize=8))
         self.title = self.fig.suptitle(" ", fontsize=10)
         self._freeze_layout([*self.views, *self.labels, self.title])
@@ -271,7 +276,8 @@ class OcclusionDemo(LiveDemo):
         k = self.probs.shape[-1]
         self.names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
         ax_img, ax_map, ax_bars = self.fig.subplots(1, 3)
-        self.shown = ax_img.imshow(_rgb_or_grey(self.image, self.lo, self.hi), cmap="gray", vmin=0, vmax=1)
+        self.shown = ax_img.imshow(_rgb_or_grey(self.image, self.lo, self.hi), cmap="gray", vmin=0, vmax=1,
+                                   interpolation="nearest")
         self.square = ax_img.add_patch(Rectangle((0, 0), patch, patch, fill=False, ec="tab:orange", lw=2))
         ax_img.set_title(f"covered input (true: {self.names[self.label]})", fontsize=9)
         centres_r, centres_c = self.rows + patch / 2 - 0.5, self.cols + patch / 2 - 0.5

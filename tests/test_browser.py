@@ -106,13 +106,23 @@ def browser():
             browser.close()
 
 
+def wait_for_kernel(base: str) -> None:
+    """Until the server reports the notebook's kernel as idle (started and connected)."""
+    import json
+
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/sessions?token={TOKEN}", timeout=5) as response:
+            sessions = json.load(response)
+        if any(s.get("kernel", {}).get("execution_state") == "idle" for s in sessions):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the kernel of {LECTURE} did not start within {SERVER_START_S} s")
+
+
 def run_all_cells(page) -> None:
-    """Shift+Enter through every cell from the top: independent of menu layouts and versions."""
-    cells = page.locator(".jp-Notebook .jp-Cell")
-    cells.first.locator(".jp-InputPrompt").click()
-    page.keyboard.press("Escape")  # command mode
-    for _ in range(cells.count()):
-        page.keyboard.press("Shift+Enter")
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-item[data-command='runmenu:run-all']")
 
 
 def test_lecture_slider_changes_the_figure(lab: str, browser):
@@ -129,9 +139,7 @@ def test_lecture_slider_changes_the_figure(lab: str, browser):
 def check_slider(page, lab: str) -> None:
     page.goto(f"{lab}/lab/tree/{LECTURE}?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell")
-    # Wait for the kernel, so no cell is sent to a kernel that is still starting.
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           timeout=SERVER_START_S * 1000)
+    wait_for_kernel(lab)  # so no cell is sent to a kernel that is still starting
     run_all_cells(page)
 
     handle = page.wait_for_selector(".widget-slider .noUi-handle", timeout=RUN_ALL_S * 1000)

@@ -66,18 +66,26 @@ def _parse(argv: list[str]) -> tuple[str, list[str]]:
     return argv[i + 1], argv[:i] + argv[i + 2:]
 
 
-def _copy_workdir(source: Path, dest: Path, max_bytes: int) -> None:
-    """Copy the notebook's folder, leaving out notebooks, links and over-large files."""
+def _copy_workdir(source: Path, dest: Path, max_bytes: int, max_total: int = 1 << 30) -> None:
+    """Copy the notebook's folder, leaving out notebooks, links, over-large files, and the
+    scratch folder itself (when the notebook's folder contains it)."""
     dest.mkdir(parents=True, exist_ok=True)
+    skip = os.path.realpath(dest.parent)
+    total = 0
     for root, dirs, files in os.walk(source):
         rel = Path(root).relative_to(source)
         dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()
-                   and d != ".ipynb_checkpoints"]
+                   and d != ".ipynb_checkpoints"
+                   and not os.path.realpath(Path(root) / d).startswith(skip)]
         (dest / rel).mkdir(parents=True, exist_ok=True)
         for name in files:
             path = Path(root) / name
-            if name.endswith(".ipynb") or path.is_symlink() or path.stat().st_size > max_bytes:
+            if name.endswith(".ipynb") or path.is_symlink():
                 continue
+            size = path.stat().st_size
+            if size > max_bytes or total + size > max_total:
+                continue
+            total += size
             shutil.copy2(path, dest / rel / name)
 
 
@@ -86,6 +94,38 @@ def _chown_tree(path: Path, uid: int) -> None:
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             os.lchown(os.path.join(root, name), uid, uid)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc; processes may come and go meanwhile)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    stat = fh.read().rsplit(b")", 1)[1].split()
+                children.setdefault(int(stat[1]), []).append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _interrupt_sandbox(root_pid: int) -> None:
+    """Pass an interrupt to the kernel and its children, but never to bubblewrap itself,
+    which would die of it (and take the kernel with it)."""
+    for pid in [root_pid, *_descendants(root_pid)]:
+        try:
+            with open(f"/proc/{pid}/comm") as fh:
+                if fh.read().strip() == "bwrap":
+                    continue
+            os.kill(pid, signal.SIGINT)
+        except OSError:
+            continue
 
 
 def _record(status_file: str | None, **event) -> None:
@@ -141,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         cwd = str(scratch / "work")
     nproc_base = 0 if uid is not None else count_user_tasks(os.getuid())
 
-    signal.signal(signal.SIGINT, lambda *_: None)  # interrupts reach the kernel via its group
+    def limit_and_detach() -> None:
+        apply_rlimits(limits, nproc_base)
+        os.setpgid(0, 0)  # out of the group jupyter_client signals: we forward interrupts
+
     # The kernel's own stdout/stderr (start-up banner, fatal errors) go to a log beside the
     # status file; what student code prints reaches the notebook through ipykernel anyway.
     log_path = os.path.join(os.path.dirname(status_file), "kernel-output.log") if status_file \
@@ -149,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     with open(log_path, "ab") as log:
         child = subprocess.Popen(cmd, cwd=cwd, env=env if cwd else {"PATH": "/usr/bin:/bin"},
                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 preexec_fn=lambda: apply_rlimits(limits, nproc_base))
+                                 preexec_fn=limit_and_detach)
+    # jupyter_client interrupts by signalling this process's group.
+    signal.signal(signal.SIGINT, lambda *_: _interrupt_sandbox(child.pid))
 
     def stop(signum, _frame):
         child.kill()
