@@ -28,6 +28,16 @@ c.Execute.interrupt_on_timeout = True
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 
+# A duplicated cell must not crash the whole submission (nbgrader 0.9.6 bug, see the class).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "course_lib.grading.preprocessors.DropEmptyNbgraderMetadata",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Student code runs in a sandboxed kernel (course_lib/grading/kernel.py): bubblewrap, or
 # setpriv as a fallback, with resource limits. Raise the limits per assignment here.
 c.Autograde.autograde_preprocessors = [

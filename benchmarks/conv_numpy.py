@@ -62,7 +62,7 @@ def best_times(contenders: dict, repeats: int, rounds: int = 2) -> dict[str, flo
     return best
 
 
-def layer_table(batch: int, repeats: int) -> list[dict]:
+def layer_table(batch: int, repeats: int, rounds: int) -> list[dict]:
     rng = np.random.default_rng(0)
     rows = []
     for name, (c_in, c_out, k, s, p, n, g) in LAYERS.items():
@@ -80,7 +80,7 @@ def layer_table(batch: int, repeats: int) -> list[dict]:
                 "numpy": lambda: conv.conv2d_layer(x, w, b, stride=s, padding=p, groups=g),
                 "torch": lambda: F.conv2d(xt, wt, bt, stride=s, padding=p, groups=g),
                 "matmul": lambda: np.matmul(lhs, rhs),
-            }, repeats)
+            }, repeats, rounds)
         rows.append(dict(name=name, flops=flops, **times))
     return rows
 
@@ -175,7 +175,10 @@ def main() -> None:
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
     print("conv2d_layer (im2col + matmul) vs torch CPU F.conv2d; batch 8, float32")
-    print_layer_table(layer_table(batch=8, repeats=3 if args.quick else 10))
+    # Several short rounds rather than one long one: on a shared machine each contender then
+    # gets its chance at a quiet moment.
+    print_layer_table(layer_table(batch=8, repeats=2 if args.quick else 3,
+                                  rounds=2 if args.quick else 6))
 
     sizes_1d = [64, 256, 1024] if args.quick else [64, 256, 1024, 2048, 4096]
     sizes_2d = [8, 16, 32] if args.quick else [8, 16, 24, 32, 48]

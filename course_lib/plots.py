@@ -37,6 +37,10 @@ def stem_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vertical segments from 0 to ``y`` at ``x``, as one NaN-separated polyline.
 
     One Line2D for all stems lets a live demo move them with a single ``set_data``.
+
+    >>> xs, ys = stem_xy([0, 1], [2, -1])
+    >>> xs.tolist()[:2], ys.tolist()[:2], len(xs)
+    ([0.0, 0.0], [0.0, 2.0], 6)
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     xs = np.repeat(x, 3)
@@ -173,7 +177,13 @@ def _box(i: int, j: int, h: int, w: int):
 
 
 def filter_image(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve a grey image with a small kernel, keeping its size ("same" mode)."""
+    """Convolve a grey image (H, W) with a small kernel, keeping its size ("same" mode).
+
+    >>> filter_image(np.ones((3, 3)), GALLERY_KERNELS["Laplacian"])  # zero inside, edges show
+    array([[2., 1., 2.],
+           [1., 0., 1.],
+           [2., 1., 2.]])
+    """
     return conv.conv2d_translate_scale(image, kernel, mode="same")
 
 

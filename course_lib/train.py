@@ -131,8 +131,9 @@ def _batches(data: Data, batch_size: int, device: torch.device, shuffle: bool,
     if isinstance(data, tuple):
         x, y = data
         order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
+        order = order.to(x.device)  # once per epoch, not once per batch
         for start in range(0, len(x), batch_size):
-            idx = order[start:start + batch_size].to(x.device)
+            idx = order[start:start + batch_size]
             yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
     else:
         for xb, yb in data:

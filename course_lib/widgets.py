@@ -22,7 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from course_lib import conv, pool
+from course_lib import conv, pool, size
 from course_lib.plots import COLORS, GALLERY_KERNELS, display_limits, filter_image, stem_xy
 
 
@@ -35,7 +35,7 @@ class LiveDemo:
 
     image_format = "png"
 
-    def __init__(self, width: float, height: float, dpi: int = 72):
+    def __init__(self, width: float, height: float, dpi: int = 80):
         self.fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
         FigureCanvasAgg(self.fig)
         self.caption = ""
@@ -59,6 +59,12 @@ class LiveDemo:
 
     def update(self, **values) -> Figure:
         raise NotImplementedError
+
+    def _image_layout(self):
+        """Show the frame at its own pixel size: stretching it would only blur it."""
+        import ipywidgets as w
+
+        return w.Layout(width=f"{round(self.fig.bbox.width)}px", max_width="100%")
 
     def render(self) -> bytes:
         """The current figure as image bytes: the kept background plus the moving artists."""
@@ -86,7 +92,7 @@ class LiveDemo:
         import ipywidgets as w
 
         controls = self.controls()
-        image = w.Image(format=self.image_format, layout=w.Layout(max_width="100%"))
+        image = w.Image(format=self.image_format, layout=self._image_layout())
         caption = w.HTML(layout=w.Layout(min_height="2.5em"))
 
         def callback(**values):
@@ -216,7 +222,7 @@ class FilterGalleryDemo(LiveDemo):
 
         controls = self.controls()
         menu, cells = controls.pop("kernel"), list(controls.values())
-        image, caption = w.Image(format=self.image_format), w.HTML()
+        image, caption = w.Image(format=self.image_format, layout=self._image_layout()), w.HTML()
         busy = {"filling": False}
 
         def draw(kernel):
@@ -299,7 +305,12 @@ class OutputSizeDemo(LiveDemo):
 
 
 def shift_image(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Move an image down by ``dy`` and right by ``dx`` pixels; uncovered pixels become 0."""
+    """Move an image (..., H, W) down by ``dy`` and right by ``dx`` pixels; uncovered pixels become 0.
+
+    >>> shift_image(np.arange(1, 5).reshape(2, 2), 0, 1)
+    array([[0, 1],
+           [0, 3]])
+    """
     out = np.zeros_like(x)
     h, w = x.shape[-2:]
     out[..., dy:, dx:] = x[..., :h - dy, :w - dx]
@@ -435,11 +446,14 @@ class LayerSizeDemo(LiveDemo):
 
     @staticmethod
     def counts(W: int, H: int, I: int, J: int, K: int) -> dict[str, tuple[int, int, int]]:
-        """(units, weights, connections) of each kind of layer."""
-        units = W * H * I
-        return {"convolution": (units, K * K * I * J, W * H * K * K * I * J),
-                "locally connected": (units, W * H * K * K * I * J, W * H * K * K * I * J),
-                "fully connected": (units, W * W * H * H * I * J, W * W * H * H * I * J)}
+        """(units, weights, connections) of each kind of layer, counted by ``course_lib.size``."""
+        # An input of (H + K - 1) x (W + K - 1) gives exactly an H x W output without padding.
+        c = size.account([size.conv(J, I, K, bias=False)], (J, H + K - 1, W + K - 1)).rows[0]
+        f = size.account([size.fc(W * H * J, W * H * I, bias=False)], (W * H * J,)).rows[0]
+        # Locally connected: the conv layer's links, each with a weight of its own (no sharing).
+        return {"convolution": (c.units, c.weights, c.connections),
+                "locally connected": (c.units, c.connections, c.connections),
+                "fully connected": (f.units, f.weights, f.connections)}
 
     def update(self, W=28, H=28, I=16, J=6, K=5) -> Figure:
         counts = self.counts(W, H, I, J, K)

@@ -120,6 +120,21 @@ def wait_for_kernel(base: str) -> None:
     pytest.fail(f"the kernel of {LECTURE} did not start within {SERVER_START_S} s")
 
 
+# The demo's caption (an HTML widget whose text starts "y[t] = ...") and its figure's image source.
+SHOWN_JS = """(old) => {
+    const caption = [...document.querySelectorAll('.widget-html-content')]
+        .find(e => e.textContent.includes('y['));
+    const image = document.querySelector('img.widget-image');
+    if (!caption || !image || !image.src || caption.textContent === old) return null;
+    return [caption.textContent, image.src];
+}"""
+
+
+def shown(page, changed_from: str | None) -> tuple[str, str]:
+    """Wait until the demo shows a caption (different from ``changed_from``); return it and the src."""
+    return page.wait_for_function(SHOWN_JS, arg=changed_from, timeout=30_000).json_value()
+
+
 def run_all_cells(page) -> None:
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-item[data-command='runmenu:run-all']")
@@ -129,6 +144,7 @@ def test_lecture_slider_changes_the_figure(lab: str, browser):
     page = browser.new_page(viewport={"width": 1300, "height": 950})
     page.set_default_timeout(60_000)
     ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser_failure.png").unlink(missing_ok=True)
     try:
         check_slider(page, lab)
     except Exception:
@@ -140,30 +156,29 @@ def check_slider(page, lab: str) -> None:
     page.goto(f"{lab}/lab/tree/{LECTURE}?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell")
     wait_for_kernel(lab)  # so no cell is sent to a kernel that is still starting
+    news = page.get_by_role("button", name="No", exact=True)  # the "Jupyter news?" toast
+    if news.count():
+        news.first.click()
     run_all_cells(page)
 
-    handle = page.wait_for_selector(".widget-slider .noUi-handle", timeout=RUN_ALL_S * 1000)
-    caption = page.locator(".widget-html-content", has_text="y[").first
-    caption.wait_for()
-    image = page.locator("img.widget-image").first
-    before_text, before_src = caption.inner_text(), image.get_attribute("src")
+    page.wait_for_selector(".widget-slider .noUi-handle", timeout=RUN_ALL_S * 1000)
+    # Let "Run All" finish first: while it runs, JupyterLab moves the focus from cell to cell.
+    page.wait_for_function("() => ![...document.querySelectorAll('.jp-InputArea-prompt')]"
+                           ".some(p => p.innerText.includes('*'))", timeout=RUN_ALL_S * 1000)
+    before_text, before_src = shown(page, changed_from=None)
     assert "y[0]" in before_text, before_text
 
-    handle.scroll_into_view_if_needed()
-    handle.focus()
+    handle = page.locator(".widget-slider .noUi-handle").first
+    handle.click()  # scrolls it into view and focuses it; a click on the handle itself moves nothing
+    assert "y[0]" in shown(page, changed_from=None)[0], "clicking the handle moved the slider"
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("(old) => { const el = [...document.querySelectorAll('.widget-html-content')]"
-                           ".find(e => e.innerText.includes('y[')); return el && el.innerText !== old; }",
-                           arg=before_text, timeout=30_000)
-    after_text, after_src = caption.inner_text(), image.get_attribute("src")
+    after_text, after_src = shown(page, changed_from=before_text)
 
     page.locator(".widget-vbox").first.screenshot(path=str(ARTIFACTS / "browser_01_flip_and_filter.png"))
     page.screenshot(path=str(ARTIFACTS / "browser_01_lab.png"))
 
     assert "y[1]" in after_text and after_text != before_text
     assert after_src and after_src != before_src, "the figure did not change when the slider moved"
-    # Wait for the last cell, then make sure no cell printed an error.
-    page.wait_for_function("() => ![...document.querySelectorAll('.jp-InputArea-prompt')]"
-                           ".some(p => p.innerText.includes('*'))", timeout=RUN_ALL_S * 1000)
+    # No cell may have printed an error.
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     assert errors.count() == 0, errors.first.inner_text()

@@ -15,8 +15,10 @@ from course_lib import conv
 MODES = ["full", "same", "valid"]
 METHODS_1D = [conv.conv1d_translate_scale, conv.conv1d_flip_filter, conv.conv1d_matrix]
 METHODS_2D = [conv.conv2d_translate_scale, conv.conv2d_flip_filter, conv.conv2d_matrix]
-ids = lambda f: f.__name__  # noqa: E731
 
+
+def ids(func) -> str:
+    return func.__name__
 
 
 @pytest.fixture(autouse=True, scope="module")

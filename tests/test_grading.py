@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.grading import release as rel
+from course_lib.grading.fixtures import load, solution_sources
 from course_lib.grading.kernel import describe_exit
 from course_lib.grading.limits import SandboxLimits
 from course_lib.grading.report import (STATUS_FAILED, STATUS_LIMIT, STATUS_OK, export_csv,
@@ -54,15 +54,7 @@ def _source(cell) -> str:
 
 
 def _solutions(path: Path) -> dict[str, str]:
-    """grade_id -> the solution cell's source without nbgrader's markers."""
-    out = {}
-    for cell in json.loads(path.read_text())["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
-            lines = [l for l in _source(cell).splitlines()
-                     if not re.match(r"\s*### (BEGIN|END) SOLUTION", l)]
-            out[meta["grade_id"]] = "\n".join(lines)
-    return out
+    return solution_sources(load(path))
 
 
 def _code(text: str) -> dict:
@@ -378,7 +370,7 @@ def test_bwrap_sandbox_works_for_an_unprivileged_instructor():
         allowed = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "proc", "dev",
                    "tmp", "sandbox"}
         assert set(lines[1].split()) <= allowed, lines[1]
-        assert "SEES-SOLUTIONS" not in out.stdout
+        assert "SEES-SOLUTIONS" not in lines
         assert "bwrap" in lines[-1]  # pid 1 is the sandbox's own init: a private pid namespace
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

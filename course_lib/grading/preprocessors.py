@@ -12,6 +12,9 @@
     would zero a correct answer. This relabels stderr in test cells as stdout; only an error
     (a failed assert) fails a test. The text stays visible in the feedback.
 
+``DropEmptyNbgraderMetadata``
+    Works around an nbgrader 0.9.6 crash on a duplicated cell (see the class).
+
 ``HideHiddenTestTracebacks``
     In feedback, a failing hidden test would show its own source lines in the traceback. This
     keeps only the last line (the error and its message) in cells that hold hidden tests.
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Dict, Int, Unicode
@@ -104,6 +108,9 @@ class SandboxedExecute(Execute):
         kwargs["env"] = {**os.environ, "COURSE_SANDBOX": json.dumps(settings)}
         await super().async_start_new_kernel(**kwargs)
 
+    # nbclient binds the synchronous version to its own coroutine; rebind it to ours.
+    start_new_kernel = run_sync(async_start_new_kernel)
+
     async def _async_handle_timeout(self, timeout: int, cell=None):
         self._timed_out.append(self._cell_label(cell))
         return await super()._async_handle_timeout(timeout, cell)
@@ -168,6 +175,19 @@ class SandboxedExecute(Execute):
                                 f"{self._limits.memory_mb} MB)")
                     break
         return hits
+
+
+class DropEmptyNbgraderMetadata(NbGraderPreprocessor):
+    """Remove the empty ``nbgrader`` metadata that DeduplicateIds leaves on a duplicated cell.
+
+    nbgrader 0.9.6's OverwriteCells reads ``grade_id`` from every cell that has the key, so a
+    student who duplicated a cell would otherwise crash the whole autograde (KeyError).
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if "nbgrader" in cell.metadata and not cell.metadata["nbgrader"]:
+            del cell.metadata["nbgrader"]
+        return cell, resources
 
 
 class StderrIsNotFailure(NbGraderPreprocessor):

@@ -82,6 +82,10 @@ def rows(root: Path, assignments: Iterable[str] | None = None) -> list[dict[str,
                                needs_manual_grade=sub.needs_manual_grade,
                                timestamp=sub.timestamp.isoformat() if sub.timestamp else "")
                     row["notes"] = "; ".join((status or {}).get("notes") or [])
+                    if status is None and any(nb.flagged for nb in sub.notebooks):
+                        # the autograder flags what it could not grade; keep saying so
+                        row.update(status=STATUS_FAILED, reason="flagged by the autograder "
+                                   "(its status file is missing: autograde it again)")
                     if row["status"] == STATUS_FAILED:
                         row["score"] = ""  # no trustworthy score: never an ordinary 0
                 out.append(row)
