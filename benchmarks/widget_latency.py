@@ -45,7 +45,7 @@ def demos() -> dict[str, tuple[widgets.LiveDemo, list[dict]]]:
                               + [dict(kernel=sobel.T), dict(kernel=sobel * 2)]),
         "03 output size": (widgets.OutputSizeDemo(),
                            [dict(n=n, kernel_size=k, stride=s, padding=p)
-                            for n, k, s, p in itertools.product((7, 24), (3, 7), (1, 2), (0, 3))]),
+                            for n, k, s, p in itertools.product((7, 16), (3, 7), (1, 2), (0, 3))]),
         "03 equivariance": (widgets.EquivarianceDemo(photo[120:248:2, 150:278:2], sobel),
                             [dict(dy=d, dx=2 * d % 13) for d in range(13)]),
         "04 pooling shift": (widgets.PoolingShiftDemo(length=16, seed=0),

@@ -98,7 +98,7 @@ class DigitBrowserDemo(LiveDemo):
         p, y = self.probs[n], int(self.labels[n])
         guess = int(p.argmax())
         self.digit.set_data(self.images[n])
-        self.title.set_text(f"test #{n}: true {y}, predicted {guess}")
+        self.title.set_text(f"#{n}: true {y}, read as {guess}")
         self.title.set_color("black" if guess == y else "crimson")
         for c, bar in enumerate(self.bars):
             bar.set_height(p[c])

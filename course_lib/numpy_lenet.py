@@ -129,8 +129,9 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
 class NumpyLeNet5:
     """Modern LeNet-5 (61,706 params) in NumPy, trained by SGD with momentum and weight decay.
 
-    Input (N, 1, 28, 28) float, output (N, 10) logits. Weights start He-uniform
-    (``U(-sqrt(6/fan_in), sqrt(6/fan_in))``, suited to ReLU) with zero biases, from ``seed``.
+    Input (N, 1, 28, 28) float, output (N, 10) logits. Weights and biases start as torch's
+    layers do, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (seeded by ``seed``), so the NumPy and
+    the torch network start from the same kind of point and train alike.
 
     >>> net = NumpyLeNet5(seed=0)
     >>> net.forward(np.zeros((2, 1, 28, 28))).shape, net.num_parameters()
@@ -144,21 +145,19 @@ class NumpyLeNet5:
         self.dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)
 
-        def he(*shape):
-            fan_in = int(np.prod(shape[1:]))
-            bound = np.sqrt(6.0 / fan_in)
-            return rng.uniform(-bound, bound, shape).astype(self.dtype)
-
-        def zeros(n):
-            return np.zeros(n, self.dtype)
+        def init(*shape):
+            # A larger, He-style start (sqrt(6/fan_in)) trains visibly worse here in 2-3 epochs.
+            bound = 1.0 / np.sqrt(np.prod(shape[1:]))
+            weight = rng.uniform(-bound, bound, shape).astype(self.dtype)
+            return weight, rng.uniform(-bound, bound, shape[0]).astype(self.dtype)
 
         self.layers = {
-            "c1": Conv2d(he(6, 1, 5, 5), zeros(6), padding=2), "relu1": ReLU(), "s2": MaxPool2d(2),
-            "c3": Conv2d(he(16, 6, 5, 5), zeros(16)), "relu3": ReLU(), "s4": MaxPool2d(2),
+            "c1": Conv2d(*init(6, 1, 5, 5), padding=2), "relu1": ReLU(), "s2": MaxPool2d(2),
+            "c3": Conv2d(*init(16, 6, 5, 5)), "relu3": ReLU(), "s4": MaxPool2d(2),
             "flatten": Flatten(),
-            "f5": Linear(he(120, 400), zeros(120)), "relu5": ReLU(),
-            "f6": Linear(he(84, 120), zeros(84)), "relu6": ReLU(),
-            "output": Linear(he(num_classes, 84), zeros(num_classes)),
+            "f5": Linear(*init(120, 400)), "relu5": ReLU(),
+            "f6": Linear(*init(84, 120)), "relu6": ReLU(),
+            "output": Linear(*init(num_classes, 84)),
         }
         self.velocity = {name: np.zeros_like(p) for name, p in self.parameters().items()}
         self._caches: list = []

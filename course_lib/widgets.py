@@ -152,7 +152,7 @@ class FlipAndFilterDemo(LiveDemo):
         lines[0].set_data(*stem_xy(x, y))
         lines[1].set_data(x, y)
 
-    def controls(self):
+    def controls(self) -> dict[str, Any]:
         return {"t": _slider(0, 0, len(self.y) - 1, "t")}
 
     def update(self, t: int = 0) -> Figure:
@@ -173,7 +173,8 @@ class FlipAndFilterDemo(LiveDemo):
         for span in self.window:
             span.set_x(taus[0] - 0.5)
             span.set_width(len(taus))
-        terms = " + ".join(f"{self.a[tau]:g}·{f:g}" for tau, f in zip(taus[inside], flipped[inside]))
+        show = lambda v: f"{v:g}" if v >= 0 else f"({v:g})"  # noqa: E731  (2·(−1), not 2·-1)
+        terms = " + ".join(f"{show(self.a[tau])}·{show(f)}" for tau, f in zip(taus[inside], flipped[inside]))
         self.caption = f"y[{t}] = Σ<sub>τ</sub> a[τ] b[{t} − τ] = {terms} = <b>{self.y[t]:g}</b>"
         return self.fig
 
@@ -209,7 +210,7 @@ class FilterGalleryDemo(LiveDemo):
                            else "(a flat region maps to 0: only changes show)"))
         return self.fig
 
-    def controls(self):
+    def controls(self) -> dict[str, Any]:
         import ipywidgets as w
 
         menu = w.Dropdown(options=list(self.kernels), value="identity", description="kernel")
@@ -252,7 +253,7 @@ class FilterGalleryDemo(LiveDemo):
 class OutputSizeDemo(LiveDemo):
     """Which (padded) input cells each output position reads, and the output-size formula."""
 
-    LIMITS = {"n": (1, 24), "kernel_size": (1, 7), "stride": (1, 4), "padding": (0, 3),
+    LIMITS = {"n": (1, 16), "kernel_size": (1, 7), "stride": (1, 4), "padding": (0, 3),
               "dilation": (1, 3), "in_channels": (1, 64), "out_channels": (1, 64)}
 
     def __init__(self):
@@ -269,13 +270,13 @@ class OutputSizeDemo(LiveDemo):
         self.title = self.ax.set_title(" ", fontsize=10)
         self._freeze_layout([self.cells, self.title])
 
-    def controls(self):
+    def controls(self) -> dict[str, Any]:
         defaults = {"n": 7, "kernel_size": 3, "stride": 1, "padding": 0, "dilation": 1,
                     "in_channels": 3, "out_channels": 8}
         return {k: _slider(defaults[k], *self.LIMITS[k], k) for k in defaults}
 
-    def update(self, n=7, kernel_size=3, stride=1, padding=0, dilation=1, in_channels=3,
-               out_channels=8) -> Figure:
+    def update(self, n: int = 7, kernel_size: int = 3, stride: int = 1, padding: int = 0,
+               dilation: int = 1, in_channels: int = 3, out_channels: int = 8) -> Figure:
         width = n + 2 * padding
         reach = dilation * (kernel_size - 1) + 1  # cells one window spans, holes included
         try:
@@ -342,7 +343,7 @@ class EquivarianceDemo(LiveDemo):
     def _layer(self, x: np.ndarray) -> np.ndarray:
         return conv.conv2d_layer(x[None, None], self.weight[None, None], padding=self.pad)[0, 0]
 
-    def controls(self):
+    def controls(self) -> dict[str, Any]:
         return {"dy": _slider(0, 0, 12, "down"), "dx": _slider(0, 0, 12, "right")}
 
     def update(self, dy: int = 0, dx: int = 0) -> Figure:
@@ -388,7 +389,7 @@ class PoolingShiftDemo(LiveDemo):
         self._freeze_layout([self.after, self.pooled_before, self.pooled_after, self.changed,
                             self.pool_title])
 
-    def controls(self):
+    def controls(self) -> dict[str, Any]:
         return {"shift": _slider(0, 0, 6, "shift"), "kernel_size": _slider(3, 1, 6, "F"),
                 "stride": _slider(1, 1, 4, "S")}
 
@@ -430,16 +431,15 @@ class LayerSizeDemo(LiveDemo):
         x = np.arange(3)
         self.bars = {k: self.ax.bar(x + (i - 1) * 0.27, [1, 1, 1], width=0.27, label=k,
                                     color=f"C{i}") for i, k in enumerate(self.KINDS)}
-        self.labels = {k: [self.ax.text(x0 + (i - 1) * 0.27, 1, "", ha="center", va="bottom",
-                                        fontsize=8) for x0 in x] for i, k in enumerate(self.KINDS)}
         self.ax.set_xticks(x, ["units", "weights", "connections"])
         self.ax.set_yscale("log")
         self.ax.set_ylim(1, 1e16)
+        self.ax.grid(axis="y", which="major", alpha=0.3)
         self.ax.legend(fontsize=8, loc="upper left")
-        self._freeze_layout([*(p for bars in self.bars.values() for p in bars),
-                            *(t for texts in self.labels.values() for t in texts)])
+        # The exact numbers go in the caption's table: HTML costs the callback nothing to draw.
+        self._freeze_layout([p for bars in self.bars.values() for p in bars])
 
-    def controls(self):
+    def controls(self) -> dict[str, Any]:
         return {"W": _slider(28, 1, 256, "W"), "H": _slider(28, 1, 256, "H"),
                 "I": _slider(16, 1, 512, "I (out ch.)"), "J": _slider(6, 1, 512, "J (in ch.)"),
                 "K": _slider(5, 1, 11, "K")}
@@ -455,15 +455,18 @@ class LayerSizeDemo(LiveDemo):
                 "locally connected": (c.units, c.connections, c.connections),
                 "fully connected": (f.units, f.weights, f.connections)}
 
-    def update(self, W=28, H=28, I=16, J=6, K=5) -> Figure:
+    def update(self, W: int = 28, H: int = 28, I: int = 16, J: int = 6, K: int = 5) -> Figure:
         counts = self.counts(W, H, I, J, K)
         for kind, values in counts.items():
-            for bar, label, v in zip(self.bars[kind], self.labels[kind], values):
+            for bar, v in zip(self.bars[kind], values):
                 bar.set_height(v)
-                label.set_y(v)
-                label.set_text(f"{v:.1e}" if v >= 1e5 else f"{v:,}")
         conv_w, dense_w = counts["convolution"][1], counts["fully connected"][1]
+        cell = 'style="text-align:right; padding:0 0.8em"'
+        rows = "".join(f"<tr><td>{kind}</td>" + "".join(f"<td {cell}>{v:,}</td>" for v in values)
+                       + "</tr>" for kind, values in counts.items())
         self.caption = (f"output {W}×{H}×{I} from {J} channels, {K}×{K} kernels: the conv layer "
                         f"shares {conv_w:,} weights; a dense layer would need {dense_w:,} "
-                        f"(<b>{dense_w / conv_w:,.0f}×</b> more).")
+                        f"(<b>{dense_w / conv_w:,.0f}×</b> more)."
+                        f"<table><tr><th></th><th {cell}>units</th><th {cell}>weights</th>"
+                        f"<th {cell}>connections</th></tr>{rows}</table>")
         return self.fig

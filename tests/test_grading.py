@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -288,7 +287,8 @@ def test_escape_attempt_was_contained(course, graded):
     assert _grades(course, "complete") == graded["before"]  # other grades untouched
     assert _score(course, "escape") == AUTO_POINTS           # not 99 per cell
     nb = json.loads((course / "autograded" / "escape" / PS1 / f"{PS1}.ipynb").read_text())
-    text = "".join(o.get("text", "") for c in nb["cells"] for o in c.get("outputs", []))
+    text = "".join(_source({"source": o.get("text", "")}) for c in nb["cells"]
+                   for o in c.get("outputs", []))
     report = text[text.index("ESCAPE-REPORT"):].splitlines()[0]
     assert "READ" not in report and "WROTE" not in report and "DELETED" not in report, report
     leftovers = []
@@ -338,8 +338,33 @@ def test_ps2_solution_gets_every_autograded_point(course):
         assert sub.score == pytest.approx(auto_max) and sub.score > 0
 
 
+def test_zip_collect_maps_lms_file_names_to_students(course, tmp_path):
+    import zipfile
+
+    notebook = course / "assignments" / PS1 / f"{PS1}.ipynb"
+    archive = tmp_path / "download.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # Canvas-style names, one late and renamed
+        zf.write(notebook, f"zipalice_12345_67890_{PS1}.ipynb")
+        zf.write(notebook, f"zipbob_LATE_222_333_{PS1}-1.ipynb")
+    rel.zip_collect(course, PS1, [archive])
+    assert (course / "submitted" / "zipalice" / PS1 / f"{PS1}.ipynb").is_file()
+    assert (course / "submitted" / "zipbob" / PS1 / f"{PS1}-1.ipynb").is_file()
+
+
+def test_setpriv_fallback_refuses_a_course_folder_open_to_others(tmp_path):
+    from course_lib.grading.autograde import autograde
+
+    tmp_path.chmod(0o755)
+    # As root: refused for the open folder. Otherwise: refused, setpriv needs root.
+    with pytest.raises(RuntimeError, match="chmod 700" if os.geteuid() == 0 else "root"):
+        autograde(tmp_path, PS1, config_overrides={"SandboxedExecute": {"backend": "setpriv"}})
+
+
 def test_committed_release_matches_a_fresh_generate(course):
     problems = rel.release_differences(ROOT, [PS1, PS2], fresh_course=course)
+    others = [name for name in rel.source_assignments(ROOT) if name not in (PS1, PS2)]
+    if others:  # the later assignments: generated afresh in a scratch course
+        problems += rel.release_differences(ROOT, others)
     assert not problems, "Run `python3 tasks.py assignments` and commit:\n" + "\n".join(problems)
 
 

@@ -48,7 +48,8 @@ def test_runs_headless_on_cpu(path: Path, monkeypatch):
     try:
         nb = notebooks.execute(path, timeout=CELL_TIMEOUT)
     except CellExecutionError as err:
-        pytest.fail(f"{path.name} failed while running headless:\n{err}")
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # tracebacks arrive coloured
+        pytest.fail(f"{path.name} failed while running headless:\n{plain}", pytrace=False)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{path.name}: cells reported errors: {errors}"
 

@@ -41,6 +41,8 @@ _SLOT = 0  # this worker's slot: kernels of concurrent workers get different uid
 def _init_worker(slots) -> None:
     global _SLOT
     _SLOT = slots.get()
+    # nbgrader's own API makes SQLAlchemy warn about session handling; it is harmless noise.
+    warnings.filterwarnings("ignore", message=".*not in session.*")
 
 
 def snapshot_gradebook(db: Path, dest: Path) -> None:
@@ -203,7 +205,7 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
               progress: bool = True) -> list[dict[str, Any]]:
     """Autograde every (or some) submission of ``assignment``; return one result per student."""
     from .release import ensure_tool_path
-    from .sandbox import choose_backend
+    from .sandbox import choose_backend, interpreter_is_world_readable
 
     ensure_tool_path()
     root = Path(root).resolve()
@@ -211,6 +213,10 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
     if backend == "setpriv" and root.stat().st_mode & 0o007:
         raise RuntimeError(f"The setpriv fallback isolates by file permissions, but {root} is "
                            f"open to other users: `chmod 700 {root}`, or install bubblewrap.")
+    if backend == "setpriv" and not interpreter_is_world_readable():
+        raise RuntimeError("The setpriv fallback runs the kernel as a uid with no rights, which "
+                           "cannot read this Python installation: install bubblewrap, or "
+                           "Python where every user can read it.")
     ensure_in_gradebook(root, assignment)
     who = submissions(root, assignment, students)
     if not who:
