@@ -136,7 +136,7 @@ def plot_adversarial(result: Adversarial, class_names: Sequence[str] | None = No
     diff = (0.5 + magnify * result.perturbation).clamp(0, 1)
     axes[1].imshow(np.moveaxis(diff.numpy(), 0, -1) if diff.shape[0] == 3 else diff[0].numpy(),
                    cmap="gray", vmin=0, vmax=1)
-    axes[1].set_title(f"difference × {magnify:.0f} (max |Δ| = {biggest:.3g})", fontsize=10)
+    axes[1].set_title(f"difference × {magnify:.3g}, grey = 0 (max |Δ| = {biggest:.3g})", fontsize=10)
     for ax in axes:
         ax.set_axis_off()
     return fig
