@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -50,20 +51,38 @@ def _off(ax) -> None:
     ax.set_yticks([])
 
 
+def _mosaic(tiles: np.ndarray, cols: int, gap: int = 1, fill: float = np.nan) -> np.ndarray:
+    """Tiles (n, h, w) or (n, h, w, 3) side by side in rows of ``cols``, ``gap`` pixels apart.
+
+    One image with many tiles draws far faster than many small images, which keeps a frame
+    inside the 50 ms budget. NaN gaps show in the colormap's "bad" colour.
+    """
+    n, h, w = tiles.shape[:3]
+    rows = -(-n // cols)
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, *tiles.shape[3:]), fill)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
+    return out
+
+
 # ----------------------------------------------------------------------------- lecture 6
 class DigitBrowserDemo(LiveDemo):
     """One test digit at a time: the image, the network's probabilities, and its C1 and C3
-    feature maps. ``indices`` picks which digits the slider walks through (e.g. the mistakes).
+    feature maps. ``indices`` picks which digits the slider walks through (default: all), and
+    ``ids`` are the numbers shown for them (e.g. their positions in the test set).
 
     ``images`` (N, 28, 28); ``labels`` (N,); ``probs`` (N, K); ``c1`` (N, 6, H, W) and
     ``c3`` (N, 16, h, w) feature maps after ReLU — all precomputed.
     """
 
-    def __init__(self, images, labels, probs, c1, c3, indices: Sequence[int] | None = None):
+    def __init__(self, images, labels, probs, c1, c3, indices: Sequence[int] | None = None,
+                 ids: Sequence[int] | None = None):
         super().__init__(10, 4.2)
         self.images, self.labels, self.probs = _numpy(images), np.asarray(labels), _numpy(probs)
         self.c1, self.c3 = _numpy(c1), _numpy(c3)
         self.indices = np.arange(len(self.images)) if indices is None else np.asarray(indices)
+        self.ids = np.arange(len(self.images)) if ids is None else np.asarray(ids)
         if len(self.indices) == 0:
             raise ValueError("DigitBrowserDemo: argument 'indices' is empty: there is nothing to browse.")
         grid = self.fig.add_gridspec(3, 10)
@@ -77,14 +96,15 @@ class DigitBrowserDemo(LiveDemo):
         ax_bars.tick_params(labelsize=7)
         ax_bars.set_title("p(class)", fontsize=8)
         self.maps = []
-        for layer, data, rows in (("C1", self.c1, [(0, 2 + i) for i in range(self.c1.shape[1])]),
-                                  ("C3", self.c3, [(1 + i // 8, 2 + i % 8) for i in range(self.c3.shape[1])])):
-            top = float(np.percentile(data.max(axis=(2, 3)), 90)) or 1.0  # same scale for every digit
-            for m, (r, c) in enumerate(rows):
-                ax = self.fig.add_subplot(grid[r, c])
-                self.maps.append((data, m, ax.imshow(data[0, m], cmap="magma", vmin=0, vmax=top, interpolation="nearest")))
-                ax.set_title(f"{layer}.{m}", fontsize=7)
-                _off(ax)
+        for layer, maps, spot, cols in (("C1", self.c1, grid[0, 2:], self.c1.shape[1]), ("C3", self.c3, grid[1:, 2:], 8)):
+            top = float(np.percentile(maps.max(axis=(2, 3)), 90)) or 1.0  # same scale for every digit
+            ax = self.fig.add_subplot(spot)
+            cmap = colormaps["magma"].with_extremes(bad="white")
+            image = ax.imshow(_mosaic(maps[0], cols), cmap=cmap, vmin=0, vmax=top, interpolation="nearest")
+            self.maps.append((maps, cols, image))
+            ax.set_title(f"{layer}: {maps.shape[1]} maps of {maps.shape[2]}×{maps.shape[3]}, after ReLU "
+                         "(left to right, top to bottom)", fontsize=8)
+            _off(ax)
         self._freeze_layout([self.digit, self.title, *self.bars, *(im for _, _, im in self.maps)])
 
     def controls(self):
@@ -98,13 +118,13 @@ class DigitBrowserDemo(LiveDemo):
         p, y = self.probs[n], int(self.labels[n])
         guess = int(p.argmax())
         self.digit.set_data(self.images[n])
-        self.title.set_text(f"#{n}: true {y}, read as {guess}")
+        self.title.set_text(f"#{self.ids[n]}: true {y}, read as {guess}")
         self.title.set_color("black" if guess == y else "crimson")
         for c, bar in enumerate(self.bars):
             bar.set_height(p[c])
             bar.set_color("tab:green" if c == y else ("crimson" if c == guess else "0.6"))
-        for data, m, im in self.maps:
-            im.set_data(data[n, m])
+        for maps, cols, image in self.maps:
+            image.set_data(_mosaic(maps[n], cols))
         self.caption = (f"digit {y} read as <b>{guess}</b> with p = {p[guess]:.2f} "
                         f"(p of the truth: {p[y]:.2f}). C1 maps respond to strokes of one orientation; "
                         f"C3 maps combine them over a wider window.")
@@ -169,16 +189,21 @@ class AugmentationDemo(LiveDemo):
         self.original = ax_orig.imshow(self._show(self.images[0]), interpolation="nearest")
         ax_orig.set_title("original", fontsize=9)
         _off(ax_orig)
-        self.copies = []
-        for ax in (self.fig.add_subplot(grid[r, c]) for r in range(2) for c in range(2, 6)):
-            self.copies.append(ax.imshow(self._show(self.images[0]), interpolation="nearest"))
-            _off(ax)
+        ax_copies = self.fig.add_subplot(grid[:, 2:])
+        self.copies = ax_copies.imshow(self._tiles(self.images[0][None].expand(8, -1, -1, -1)),
+                                       interpolation="nearest")
+        _off(ax_copies)
         self.title = self.fig.suptitle(" ", fontsize=10)
-        self._freeze_layout([self.original, *self.copies, self.title])
+        self._freeze_layout([self.original, self.copies, self.title])
 
     @staticmethod
     def _show(img: torch.Tensor) -> np.ndarray:
         return np.clip(np.moveaxis(img.numpy(), 0, -1), 0, 1)
+
+    @staticmethod
+    def _tiles(batch: torch.Tensor) -> np.ndarray:
+        """Eight images (8, 3, h, w) as one 2×4 mosaic, white between them."""
+        return _mosaic(np.clip(np.moveaxis(batch.numpy(), 1, -1), 0, 1), 4, fill=1.0)
 
     def controls(self):
         import ipywidgets as w
@@ -191,7 +216,7 @@ class AugmentationDemo(LiveDemo):
 
     def update(self, index: int = 0, crop: bool = True, flip: bool = True, colour: bool = False,
                seed: int = 0) -> Figure:
-        x = self.images[int(index)][None].expand(len(self.copies), -1, -1, -1)
+        x = self.images[int(index)][None].expand(8, -1, -1, -1)
         g = torch.Generator().manual_seed(int(seed))
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # eight tiny images: waking a thread pool costs more than the work
@@ -202,9 +227,9 @@ class AugmentationDemo(LiveDemo):
         finally:
             torch.set_num_threads(threads)
         self.original.set_data(self._show(self.images[int(index)]))
-        for im, img in zip(self.copies, x):
-            im.set_data(self._show(img))
-            im.set_extent((-0.5, img.shape[2] - 0.5, img.shape[1] - 0.5, -0.5))
+        tiles = self._tiles(x)
+        self.copies.set_data(tiles)
+        self.copies.set_extent((-0.5, tiles.shape[1] - 0.5, tiles.shape[0] - 0.5, -0.5))
         used = [n for n, on in (("crop", crop), ("flip", flip), ("colour", colour)) if on] or ["nothing"]
         self.title.set_text(f"8 augmented copies ({' + '.join(used)}), seed {seed}")
         self.caption = ("Each copy keeps the label. The network sees a different version of the image every "
@@ -220,23 +245,23 @@ class TopPatchesDemo(LiveDemo):
     """
 
     def __init__(self, tops: Sequence[TopPatches], layer: str = ""):
-        super().__init__(4.2, 4.6)
+        super().__init__(4.0, 4.3)
         self.tops, self.layer = list(tops), layer
         patches = torch.stack([t.patches for t in self.tops]).numpy()  # (C, k, c, S, S)
         self.lo, self.hi = float(patches.min()), float(patches.max())
         self.patches = patches
-        k = patches.shape[1]
-        cols = int(np.ceil(np.sqrt(k)))
-        axes = self.fig.subplots(int(np.ceil(k / cols)), cols, squeeze=False).ravel()
-        self.views, self.labels = [], []
-        for ax in axes:
-            _off(ax)
-        for j, ax in enumerate(axes[:k]):
-            self.views.append(ax.imshow(_rgb_or_grey(patches[0, j], self.lo, self.hi), cmap="gray",
-                                        vmin=0, vmax=1, interpolation="nearest"))
-            self.labels.append(ax.set_title(" ", fontsize=8))
-        self.title = self.fig.suptitle(" ", fontsize=10)
-        self._freeze_layout([*self.views, *self.labels, self.title])
+        self.cols = int(np.ceil(np.sqrt(patches.shape[1])))
+        ax = self.fig.subplots()
+        cmap = colormaps["gray"].with_extremes(bad="tab:orange")
+        self.view = ax.imshow(self._tiles(0), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xlabel("strongest first: left to right, top to bottom", fontsize=8)
+        _off(ax)
+        self.title = ax.set_title(" ", fontsize=10)
+        self._freeze_layout([self.view, self.title])
+
+    def _tiles(self, channel: int) -> np.ndarray:
+        tiles = np.stack([_rgb_or_grey(p, self.lo, self.hi) for p in self.patches[channel]])
+        return _mosaic(tiles, self.cols, fill=np.nan if tiles.ndim == 3 else 1.0)
 
     def controls(self):
         import ipywidgets as w
@@ -246,13 +271,14 @@ class TopPatchesDemo(LiveDemo):
     def update(self, channel: int = 0) -> Figure:
         c = int(channel)
         top = self.tops[c]
-        for j, (view, label) in enumerate(zip(self.views, self.labels)):
-            view.set_data(_rgb_or_grey(self.patches[c, j], self.lo, self.hi))
-            label.set_text(f"test #{int(top.image_index[j])}: {float(top.activations[j]):.1f}")
+        self.view.set_data(self._tiles(c))
         s = top.field.size
-        self.title.set_text(f"{self.layer} map {c}: top {len(self.views)} patches ({s}×{s} pixels)")
-        self.caption = (f"map {c} of {self.layer}: strongest response {float(top.activations[0]):.2f}, "
-                        f"9th strongest {float(top.activations[-1]):.2f}. What do the patches share?")
+        k = len(top.activations)
+        self.title.set_text(f"{self.layer} map {c}: its top {k} patches ({s}×{s} pixels)")
+        values = ", ".join(f"{float(a):.1f}" for a in top.activations)
+        images = ", ".join(f"#{int(i)}" for i in top.image_index)
+        self.caption = (f"map {c} of {self.layer}: responses {values} (test digits {images}). "
+                        "What do the patches share?")
         return self.fig
 
 
@@ -272,7 +298,8 @@ class OcclusionDemo(LiveDemo):
         self.label, self.patch, self.fill = int(label), int(patch), float(fill)
         h, w = self.image.shape[1:]
         self.rows, self.cols = occlusion_positions(h, patch, stride).numpy(), occlusion_positions(w, patch, stride).numpy()
-        self.lo, self.hi = float(self.image.min()), float(self.image.max())
+        # Limits include the fill, so the square shows as what it is even when it is off the image's range.
+        self.lo, self.hi = min(float(self.image.min()), self.fill), max(float(self.image.max()), self.fill)
         k = self.probs.shape[-1]
         self.names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
         ax_img, ax_map, ax_bars = self.fig.subplots(1, 3)

@@ -228,6 +228,9 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
     ``schedule``: one of :data:`SCHEDULES` (see the module docstring); ``"plateau"`` watches
     the validation top-1 error, or the training loss when there is no validation data.
     ``checkpoint``: a path, written atomically after every epoch (:func:`save_checkpoint`).
+    ``seed`` seeds shuffling, augmentation and dropout; the initial weights come from whatever
+    seeded the model's construction (call :func:`seed_everything` before building it).
+    ``device``: default :func:`pick_device`; ``compile``: wrap the model in ``torch.compile``.
 
     Update rule (torch's SGD): ``v = momentum * v + (g + weight_decay * w);  w = w - lr * v``.
     """

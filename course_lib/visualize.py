@@ -157,7 +157,8 @@ def receptive_field(model: nn.Module, layer: str | nn.Module, input_shape: Seque
             break  # a block: its children have been counted already
         if hasattr(m, "kernel_size") and hasattr(m, "stride"):
             k, s = _first(m.kernel_size), _first(m.stride or m.kernel_size)
-            p, d = _first(getattr(m, "padding", 0)), _first(getattr(m, "dilation", 1))
+            p, d = getattr(m, "padding", 0), _first(getattr(m, "dilation", 1))
+            p = {"valid": 0, "same": d * (k - 1) // 2}[p] if isinstance(p, str) else _first(p)
             size, offset, stride = size + d * (k - 1) * stride, offset - p * stride, stride * s
     return ReceptiveField(size, stride, offset)
 
@@ -302,7 +303,8 @@ def activation_maximization(model: nn.Module, target: int, layer: str | nn.Modul
     """Gradient ascent on the image: maximise ``f(x) - l2 * |x|^2``, starting from faint noise.
 
     ``f`` is the logit of class ``target`` (``layer=None``), or the centre unit of feature map
-    ``target`` of ``layer``. Each step rolls the image by a random shift of up to ``jitter``
+    ``target`` of ``layer`` (unit ``target`` for a fully connected layer). Pick the layer before
+    its ReLU: a unit that starts switched off has a zero gradient and would never move. Each step rolls the image by a random shift of up to ``jitter``
     pixels (so no single pixel pattern can win), then moves it by
     ``lr * g / mean|g|`` (a normalised gradient step) and clips it to ``bounds``.
     ``input_shape`` defaults to ``model.input_shape``. Every random number comes from ``seed``.
@@ -326,7 +328,7 @@ def activation_maximization(model: nn.Module, target: int, layer: str | nn.Modul
             return logits[0, _label(target, logits.shape[1], "target", func)]
         maps = caught[0][0]
         c = _label(target, maps.shape[0], "target", func)
-        return maps[c, maps.shape[1] // 2, maps.shape[2] // 2]
+        return maps[c] if maps.ndim == 1 else maps[c, maps.shape[1] // 2, maps.shape[2] // 2]
 
     scores = []
     try:

@@ -90,7 +90,9 @@ def plot_occlusion(image: torch.Tensor, probs: torch.Tensor, label: int, patch: 
     ax_p.set(xlim=(-0.5, w - 0.5), ylim=(h - 0.5, -0.5), title=f"p({names[label]}), square at each centre")
     fig.colorbar(im, ax=ax_p, shrink=0.8)
     top = probs.argmax(-1).numpy()
-    im2 = ax_cls.imshow(top, cmap="tab10", vmin=-0.5, vmax=9.5, extent=extent, interpolation="nearest")
+    k = probs.shape[-1]
+    im2 = ax_cls.imshow(top, cmap="tab10" if k <= 10 else "tab20", vmin=-0.5, vmax=max(k, 10) - 0.5,
+                        extent=extent, interpolation="nearest")
     ax_cls.set(xlim=(-0.5, w - 0.5), ylim=(h - 0.5, -0.5), title="most probable class")
     present = np.unique(top)
     bar = fig.colorbar(im2, ax=ax_cls, shrink=0.8, ticks=present)

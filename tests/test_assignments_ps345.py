@@ -95,8 +95,9 @@ def _normal(text: str) -> str:
 # --- shared, expensive steps -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def executed():
-    """name -> the solution notebook executed headless with nbclient (once per module)."""
+def executed(tmp_path_factory):
+    """name -> the solution notebook executed headless with nbclient (once per module), in a
+    scratch folder."""
     done: dict[str, nbformat.NotebookNode] = {}
 
     def run(name: str) -> nbformat.NotebookNode:
@@ -104,7 +105,7 @@ def executed():
         if name not in done:
             nb = nbformat.read(_notebook("solutions", name), as_version=4)
             NotebookClient(nb, timeout=1200, kernel_name="python3",
-                           resources={"metadata": {"path": str(_notebook("solutions", name).parent)}}
+                           resources={"metadata": {"path": str(tmp_path_factory.mktemp(name))}}
                            ).execute()
             done[name] = nb
         return done[name]

@@ -16,6 +16,16 @@ from course_lib.data import synthetic_shapes  # noqa: E402
 from course_lib.models import LeNet5  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: these models are tiny, and on a shared 2-core machine two threads
+    per process spend more time waiting for each other than computing."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_cnn() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -323,3 +333,22 @@ def test_show_filters():
 def test_show_filters_bad_channels():
     with pytest.raises(ValueError, match="channels"):
         training_plots.show_filters(torch.randn(16, 6, 5, 5))
+
+
+# --------------------------------------------------------------------------- CUDA path
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("compile", [False, True])
+def test_fit_on_cuda_uses_bf16_and_channels_last(shapes, compile):
+    model = tiny_cnn()
+    seen = {}
+    model[0].register_forward_hook(lambda m, i, o: seen.update(dtype=o.dtype, cl=i[0].is_contiguous(
+        memory_format=torch.channels_last)))
+    history = train.fit(model, *shapes, epochs=3, batch_size=50, lr=0.05, schedule="cosine",
+                        compile=compile, progress=False)
+    assert next(model.parameters()).device.type == "cuda"
+    if not compile:   # hooks do not fire inside a compiled graph
+        assert seen == {"dtype": torch.bfloat16, "cl": True}
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.val_acc[-1] > 0.3

@@ -33,7 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Iterable
 
-from .report import STATUS_FAILED, STATUS_LIMIT, STATUS_OK, write_status
+from .report import STATUS_FAILED, STATUS_LIMIT, STATUS_OK, read_status, write_status
 
 _SLOT = 0  # this worker's slot: kernels of concurrent workers get different uids
 
@@ -152,6 +152,7 @@ def merge_result(root: Path, result: dict[str, Any], db_url: str) -> None:
     course = Path(result["course"])
     private_db = f"sqlite:///{course / 'gradebook.db'}"
     dest = root / "autograded" / student / assignment
+    was_failed = (read_status(root, assignment, student) or {}).get("status") == STATUS_FAILED
     with warnings.catch_warnings(), Gradebook(db_url) as real, Gradebook(private_db) as private:
         warnings.simplefilter("ignore")  # SQLAlchemy chatter from nbgrader's own API
         real.update_or_create_student(student)
@@ -165,7 +166,10 @@ def merge_result(root: Path, result: dict[str, Any], db_url: str) -> None:
             pnb = None
             if psub is not None and result["status"] != STATUS_FAILED:
                 pnb = private.find_submission_notebook(nb.name, assignment, student)
-            nb.flagged = pnb is None
+            if pnb is None:
+                nb.flagged = True   # formgrader shows it: it needs a human
+            elif was_failed:
+                nb.flagged = False  # our own flag from an earlier failed run
             nb.late_submission_penalty = pnb.late_submission_penalty if pnb else None
             pgrades = {g.name: g for g in pnb.grades} if pnb else {}
             for grade in nb.grades:

@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_rlimits(limits, nproc_base)
         os.setpgid(0, 0)  # out of the group jupyter_client signals: we forward interrupts
 
+    signal.signal(signal.SIGINT, lambda *_: None)  # until the forwarder below is in place
     # The kernel's own stdout/stderr (start-up banner, fatal errors) go to a log beside the
     # status file; what student code prints reaches the notebook through ipykernel anyway.
     log_path = os.path.join(os.path.dirname(status_file), "kernel-output.log") if status_file \
