@@ -233,9 +233,14 @@ class AlexNet(nn.Sequential):
     ``"2012"`` — Krizhevsky, Sutskever & Hinton's two-tower network, input (3, 227, 227),
     60,965,224 params. ``groups=2`` keeps the towers apart in conv2, conv4 and conv5; conv3
     and the FC layers see both towers. ReLU, LRN after conv1 and conv2, overlapping 3/2 max
-    pooling, dropout 0.5 before fc6 and fc7. ``paper_init=True`` uses the paper's
-    initialisation (weights N(0, 0.01²); biases 1 in conv2, conv4, conv5 and the hidden FC
-    layers, 0 elsewhere); the default is torch's, which trains from scratch more readily.
+    pooling, dropout 0.5 before fc6 and fc7.
+
+    ``init``: ``"he"`` (default) draws each weight from N(0, 2 / fan_in) with zero biases
+    (He et al. 2015), which keeps the signal's size through the 8 ReLU layers, so the net
+    starts learning at once without batch norm; ``"paper"`` is Krizhevsky et al.'s
+    N(0, 0.01²) with biases 1 in conv2, conv4, conv5 and the hidden FC layers (0 elsewhere);
+    ``"torch"`` keeps torch's default, which shrinks the signal layer after layer and leaves
+    this deep net near chance for the first epochs.
 
     ``"small"`` — our design for (3, 32, 32) or (3, 64, 64) input (``input_size``). It keeps
     AlexNet's shape: five convs with the channel ratios 96:256:384:384:256 halved
@@ -249,7 +254,9 @@ class AlexNet(nn.Sequential):
 
     def __init__(self, variant: str = "2012", num_classes: int | None = None, *,
                  input_size: int = 32, lrn: bool | None = None, dropout: float = 0.5,
-                 paper_init: bool = False) -> None:
+                 init: str = "he") -> None:
+        if init not in ("he", "paper", "torch"):
+            raise ValueError(f"AlexNet: argument 'init' must be 'he', 'paper' or 'torch', got {init!r}.")
         if not isinstance(dropout, float) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"AlexNet: argument 'dropout' must be a float in [0, 1), got {dropout!r}.")
         if variant == "2012":
@@ -269,8 +276,8 @@ class AlexNet(nn.Sequential):
         self.variant = variant
         self.num_classes = num_classes
         self.input_shape = input_shape
-        if paper_init:
-            self._paper_init()
+        if init != "torch":
+            self._initialise(init)
 
     @staticmethod
     def _layers_2012(num_classes: int, lrn: bool, dropout: float) -> list:
@@ -308,9 +315,14 @@ class AlexNet(nn.Sequential):
                 ("relu7", nn.ReLU(inplace=True)),
                 ("fc8", nn.Linear(512, num_classes))]
 
-    def _paper_init(self) -> None:
+    def _initialise(self, init: str) -> None:
         ones = {"conv2", "conv4", "conv5", "fc6", "fc7"}
         for name, module in self.named_children():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
+            if not isinstance(module, (nn.Conv2d, nn.Linear)):
+                continue
+            if init == "paper":
                 nn.init.normal_(module.weight, 0.0, 0.01)
                 nn.init.constant_(module.bias, 1.0 if name in ones else 0.0)
+            else:
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)

@@ -67,9 +67,16 @@ def test_alexnet_2012_shape_and_count():
 
 
 def test_alexnet_paper_init():
-    model = AlexNet("small", paper_init=True)
+    model = AlexNet("small", init="paper")
     assert torch.all(model.conv2.bias == 1) and torch.all(model.conv1.bias == 0)
     assert abs(float(model.fc6.weight.detach().std()) - 0.01) < 0.001
+
+
+def test_alexnet_he_init():
+    model = AlexNet("small")   # the default
+    fan_in = 3 * 5 * 5
+    assert abs(float(model.conv1.weight.detach().std()) - (2 / fan_in) ** 0.5) < 0.02
+    assert torch.all(model.conv1.bias == 0)
 
 
 def test_num_classes():
@@ -162,6 +169,7 @@ def test_lenet_bad_input(kwargs, match):
     (dict(variant="2013"), "variant"),
     (dict(variant="small", input_size=48), "input_size"),
     (dict(variant="small", dropout=1.5), "dropout"),
+    (dict(variant="small", init="xavier"), "init"),
 ])
 def test_alexnet_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
