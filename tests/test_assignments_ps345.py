@@ -169,14 +169,7 @@ def _autograde(course: Path, name: str, students: list[str]) -> dict[str, dict]:
         choose_backend("auto")
     except RuntimeError as err:
         skip_or_fail(str(err))
-    # SandboxedExecute sets the per-assignment cell_timeout before nbclient re-runs its
-    # __init__, which restores c.Execute.timeout (60 s): ps4's training cell would be cut off.
-    # Until the grader applies it itself, pass the assignment's own cell_timeout explicitly.
-    limits = _config().SandboxedExecute.assignment_limits.get(name, {})
-    overrides = {"SandboxedExecute": {"timeout": limits["cell_timeout"]}} \
-        if "cell_timeout" in limits else {}
-    results = autograde(course, name, students, jobs=2, config_overrides=overrides,
-                        progress=False)
+    results = autograde(course, name, students, jobs=2, progress=False)
     return {r["student"]: r for r in results}
 
 

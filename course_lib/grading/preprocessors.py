@@ -129,8 +129,9 @@ class SandboxedExecute(Execute):
         if not hasattr(self, "_configured_timeout"):
             self._configured_timeout = self.timeout  # Execute.timeout from nbgrader_config.py
         explicit = {**self.default_limits, **self.assignment_limits.get(assignment, {})}
-        self.timeout = explicit.get("cell_timeout", self._configured_timeout)
-        self._limits = self.limits_for(assignment).merged({"cell_timeout": self.timeout})
+        self._cell_timeout = explicit.get("cell_timeout", self._configured_timeout)
+        self.timeout = self._cell_timeout
+        self._limits = self.limits_for(assignment).merged({"cell_timeout": self._cell_timeout})
         if not any(a.startswith("--HistoryManager.hist_file") for a in self.extra_arguments):
             self.extra_arguments = [*self.extra_arguments, "--HistoryManager.hist_file=:memory:"]
         # Private, root-only folders; the wrapper hands the socket folder to the sandbox uid.
@@ -164,6 +165,12 @@ class SandboxedExecute(Execute):
             shutil.rmtree(self._tmp, ignore_errors=True)
             shutil.rmtree(self._sockets, ignore_errors=True)
         return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        # Execute.preprocess re-runs NotebookClient.__init__, which puts back the configured
+        # Execute.timeout; the assignment's own cell timeout must win, so set it per cell.
+        self.timeout = self._cell_timeout
+        return super().preprocess_cell(cell, resources, index)
 
     def _limits_hit(self, nb) -> list[str]:
         """Cells stopped by the time limit or by the memory limit (the kernel survived)."""
