@@ -10,7 +10,11 @@ One module per topic; import the one you need:
     data       MNIST and CIFAR-10 loaders, a synthetic colour set, a sample photograph
     models     LeNet-5 (classic and modern), AlexNet, and a NumPy LeNet
     train      fit / evaluate, device choice, augmentation, checkpoints
-    plots, widgets, training_plots, visualize   the figures and live demos of the lectures
+    numpy_lenet  LeNet-5 from conv and pool with hand-written backprop
+    plots, widgets                    figures and live demos of lectures 01-05
+    training_plots, visualize, lecture_widgets   figures and demos of lectures 06-08
+    notebooks  strip, run and export the lecture notebooks
+    grading    the instructor's sandboxed, parallel autograding (python -m course_lib.grading)
 """
 
 __version__ = "0.1.0"
