@@ -23,8 +23,9 @@ correlation), ``gpu_conv_layer`` (im2col, the layer and its backward pass) and `
 """
 from __future__ import annotations
 
-import torch
+import torch  # noqa: F401  (the doctests use it)
 
+from course_lib.device import pick_device
 from course_lib.gpu_conv import (conv1d_flip_filter, conv1d_matrix, conv1d_translate_scale,
                                  conv2d_flip_filter, conv2d_matrix, conv2d_translate_scale,
                                  conv_matrix_1d, conv_matrix_2d, correlate1d, correlate2d)
@@ -46,16 +47,5 @@ __all__ = [
     "max_pool1d_backward", "avg_pool1d_backward", "max_pool_channels",
 ]
 
-
-def default_device() -> torch.device:
-    """The fastest device here, in the course's order: ``cuda``, then ``mps`` (Apple), then ``cpu``.
-
-    >>> default_device().type in ("cuda", "mps", "cpu")
-    True
-    """
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+# The gpu module's name for the course's device choice (course_lib.device.pick_device).
+default_device = pick_device

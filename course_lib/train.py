@@ -35,6 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._checks import check_array, check_int
+from .device import pick_device
 
 __all__ = ["pick_device", "seed_everything", "History", "fit", "evaluate", "save_checkpoint",
            "load_checkpoint", "SCHEDULES"]
@@ -43,21 +44,7 @@ Data = Union[tuple, Iterable]
 SCHEDULES = ("plateau", "step", "cosine", "onecycle", None)
 
 
-# --------------------------------------------------------------------------- device and seeds
-
-def pick_device() -> torch.device:
-    """The best available device, in the order cuda, mps, cpu.
-
-    >>> pick_device().type in ("cuda", "mps", "cpu")
-    True
-    """
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
+# --------------------------------------------------------------------------- seeds
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python's, NumPy's and torch's (CPU and CUDA) generators; return a fresh seeded

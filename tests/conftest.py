@@ -19,6 +19,19 @@ settings.register_profile("ci", max_examples=100, deadline=None, derandomize=Tru
 settings.load_profile("ci" if IN_CI else os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The tensors in tests are tiny. On a 2-core machine torch's thread pool and OpenBLAS's
+    threads spin against each other and make each tiny torch call up to 100x slower, so the
+    tests run torch on one thread. (Notebooks and benchmarks run in their own processes.)"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

@@ -21,16 +21,6 @@ def ids(func) -> str:
     return func.__name__
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tensors here are tiny. On a 2-core machine torch's thread pool and OpenBLAS's threads
-    spin against each other, making each tiny torch call ~100x slower, so torch runs on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 small_ints = st.integers(-9, 9)
 signals = hnp.arrays(np.int64, st.integers(1, 10), elements=small_ints)
 images = hnp.arrays(np.int64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=small_ints)

@@ -26,16 +26,6 @@ METHODS_1D = ["conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix"]
 METHODS_2D = ["conv2d_translate_scale", "conv2d_flip_filter", "conv2d_matrix"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """These tensors are tiny: on a busy 2-core machine torch's worker threads only wait on each
-    other (F.conv2d on an 8x8 image took 80 ms instead of 0.03 ms). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def on(device: str, a, dtype: torch.dtype | None = None) -> torch.Tensor:
     """A NumPy array as a tensor on ``device``."""
     return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)

@@ -12,16 +12,6 @@ from course_lib.models import (LENET5_C3_TABLE, AlexNet, LeNet5, PartialConv2d, 
                                TrainableSubsampling)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: these models are tiny, and on a shared 2-core machine two threads
-    per process spend more time waiting for each other than computing."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -21,16 +21,6 @@ def pair():
     return model, net, x, y
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: these models are tiny, and on a shared 2-core machine two threads
-    per process spend more time waiting for each other than computing."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_same_logits(pair):
     model, net, x, _ = pair
     np.testing.assert_allclose(net.forward(x.numpy()), model(x).detach().numpy(), rtol=1e-10, atol=1e-12)
