@@ -19,7 +19,6 @@ The last line reads ``lecture_widget_latency worst_frame_ms=X budget_ms=50 ok=Tr
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import time
 from pathlib import Path
@@ -33,8 +32,8 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from course_lib import augment, data, lecture_widgets, models, train, visualize  # noqa: E402
+from widget_latency import BUDGET_MS, full_redraw, time_ms  # noqa: E402  (the same timing harness)
 
-BUDGET_MS = 50.0
 CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "lenet5_mnist.pt"
 
 
@@ -72,23 +71,6 @@ def demos() -> dict[str, tuple[lecture_widgets.LiveDemo, list[dict]]]:
         "08 occlusion": (lecture_widgets.OcclusionDemo(x[184], occlusion, int(y[184]), 8, 1, background),
                          [dict(row=r, col=(3 * r) % 21) for r in range(21)]),
     }
-
-
-def time_ms(call, values: list[dict], repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        for v in values:
-            start = time.perf_counter()
-            call(**v)
-            times.append(1000 * (time.perf_counter() - start))
-    return times
-
-
-def full_redraw(demo: lecture_widgets.LiveDemo):
-    def call(**values):
-        demo.update(**values)
-        demo.fig.savefig(io.BytesIO(), format="png")
-    return call
 
 
 def main() -> None:

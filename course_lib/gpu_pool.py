@@ -20,82 +20,38 @@ Along each spatial dimension of size n::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from course_lib._checks import (check_int, check_kernel_fits, check_pool_padding,
-                                check_positive_number, check_shape, check_tuple)
+from course_lib._checks import check_int, check_positive_number, check_shape
 from course_lib.gpu_conv_layer import _col2im, _float_dtype, _same_device
 from course_lib.gpu_conv_layer import _read_tensor as _read_any_tensor
+from course_lib.pool import _LAYOUT, _Pool, _geometry
 
 __all__ = ["max_pool2d", "avg_pool2d", "lp_pool2d", "max_pool1d", "avg_pool1d",
            "max_pool2d_backward", "avg_pool2d_backward", "lp_pool2d_backward",
            "max_pool1d_backward", "avg_pool1d_backward", "max_pool_channels"]
 
-_LAYOUT = {2: ((3, 4), "(N, C, H, W) batch or (C, H, W) image"),
-           1: ((2, 3), "(N, C, L) batch or (C, L) signal")}
+# The pooling geometry (kernel, stride, padding, output shape) is the NumPy side's own: one
+# source of truth for the shape rules and their checks. Only how windows are read and written
+# back differs on tensors.
+def _windows(pool: _Pool, x4: torch.Tensor, pad_value: float | int = 0) -> torch.Tensor:
+    """Every window of the padded input as a view ``(N, C, OH, OW, kh, kw)``."""
+    (ph, pw), (kh, kw), (sh, sw) = pool.padding, pool.kernel, pool.stride
+    if ph or pw:
+        x4 = F.pad(x4, (pw, pw, ph, ph), value=pad_value)
+    return x4.unfold(2, kh, sh).unfold(3, kw, sw)
 
 
-@dataclass(frozen=True)
-class _Pool:
-    """A checked pooling geometry. Inside, all is 4-D: a 1-D signal is an image of height 1."""
-    shape: tuple[int, ...]        # the caller's input shape, 1-D or 2-D, batched or not
-    spatial: int                  # 1 or 2
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-
-    @property
-    def in_hw(self) -> tuple[int, int]:
-        return tuple(self.shape[-2:]) if self.spatial == 2 else (1, self.shape[-1])
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        return tuple((n + 2 * p - k) // s + 1 for n, k, s, p
-                     in zip(self.in_hw, self.kernel, self.stride, self.padding))
-
-    @property
-    def out_shape(self) -> tuple[int, ...]:
-        """The forward output in the caller's layout."""
-        return self.shape[:-self.spatial] + self.out_hw[2 - self.spatial:]
-
-    def as_4d(self, t: torch.Tensor) -> torch.Tensor:
-        """View an input (or an output) in the caller's layout as ``(N, C, H, W)``."""
-        lead, hw = t.shape[:t.ndim - self.spatial], t.shape[t.ndim - self.spatial:]
-        if len(lead) == 1:  # unbatched: a batch of one
-            lead = (1,) + tuple(lead)
-        if self.spatial == 1:
-            hw = (1,) + tuple(hw)
-        return t.reshape(tuple(lead) + tuple(hw))
-
-    def windows(self, x4: torch.Tensor, pad_value: float | int = 0) -> torch.Tensor:
-        """Every window of the padded input as a view ``(N, C, OH, OW, kh, kw)``."""
-        (ph, pw), (kh, kw), (sh, sw) = self.padding, self.kernel, self.stride
-        if ph or pw:
-            x4 = F.pad(x4, (pw, pw, ph, ph), value=pad_value)
-        return x4.unfold(2, kh, sh).unfold(3, kw, sw)
-
-    def add_windows(self, grad_windows: torch.Tensor) -> torch.Tensor:
-        """Add each window's gradient ``(N, C, OH, OW, kh, kw)`` back onto the cells it was read
-        from, and drop the padding: that is ``col2im`` on the window layout."""
-        n, c, oh, ow, kh, kw = grad_windows.shape
-        cols = grad_windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
-        pads = tuple((p, p) for p in self.padding)
-        dx4 = _col2im(cols, self.in_hw, self.kernel, self.stride, pads, (1, 1))
-        return dx4.reshape(self.shape)
-
-
-def _geometry(x: torch.Tensor, kernel_size, stride, padding, func: str, spatial: int) -> _Pool:
-    kernel = check_tuple(kernel_size, "kernel_size", func, spatial, minimum=1)
-    stride = kernel if stride is None else check_tuple(stride, "stride", func, spatial, minimum=1)
-    padding = check_tuple(padding, "padding", func, spatial, minimum=0)
-    check_pool_padding(padding, kernel, func)
-    check_kernel_fits(tuple(x.shape[-spatial:]), kernel, padding, func)
-    if spatial == 1:  # a signal of length L is an image of height 1
-        kernel, stride, padding = (1,) + kernel, (1,) + stride, (0,) + padding
-    return _Pool(tuple(x.shape), spatial, kernel, stride, padding)
+def _add_windows(pool: _Pool, grad_windows: torch.Tensor) -> torch.Tensor:
+    """Add each window's gradient ``(N, C, OH, OW, kh, kw)`` back onto the cells it was read
+    from, and drop the padding: that is ``col2im`` on the window layout."""
+    n, c, oh, ow, kh, kw = grad_windows.shape
+    cols = grad_windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
+    pads = tuple((p, p) for p in pool.padding)
+    dx4 = _col2im(cols, pool.in_hw, pool.kernel, pool.stride, pads, (1, 1))
+    return dx4.reshape(pool.shape)
 
 
 def _read_tensor(t, name: str, func: str, ndim=None, what: str = "array") -> torch.Tensor:
@@ -148,7 +104,7 @@ def _first_max(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _max_pool(x, kernel_size, stride, padding, func: str, spatial: int) -> torch.Tensor:
     x = _read_input(x, func, spatial)
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
-    best, _ = _first_max(pool.windows(pool.as_4d(x), _lowest(x.dtype)))
+    best, _ = _first_max(_windows(pool, pool.as_4d(x), _lowest(x.dtype)))
     return best.reshape(pool.out_shape)
 
 
@@ -156,13 +112,13 @@ def _max_pool_backward(dout, x, kernel_size, stride, padding, func: str, spatial
     x = _read_input(x, func, spatial)
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
     dout = _read_dout(dout, x, pool, func)
-    windows = pool.windows(pool.as_4d(x), _lowest(x.dtype))
+    windows = _windows(pool, pool.as_4d(x), _lowest(x.dtype))
     _, switch = _first_max(windows)
     # Each window's gradient goes, whole, to its switch; every other cell of the window gets 0.
     grad_flat = torch.zeros(windows.shape[:4] + (windows.shape[4] * windows.shape[5],),
                             dtype=_grad_dtype(dout, x), device=x.device)
     grad_flat.scatter_(-1, switch, pool.as_4d(dout).unsqueeze(-1).to(grad_flat.dtype))
-    return pool.add_windows(grad_flat.reshape(windows.shape))
+    return _add_windows(pool, grad_flat.reshape(windows.shape))
 
 
 def max_pool2d(x: torch.Tensor, kernel_size, stride=None,
@@ -231,14 +187,14 @@ def _divisor(pool: _Pool, count_include_pad: bool, like: torch.Tensor) -> torch.
     if count_include_pad or pool.padding == (0, 0):
         return kh * kw
     real = torch.ones((1, 1) + pool.in_hw, dtype=like.dtype, device=like.device)
-    return pool.windows(real, 0).sum(dim=(-2, -1))
+    return _windows(pool, real, 0).sum(dim=(-2, -1))
 
 
 def _avg_pool(x, kernel_size, stride, padding, count_include_pad, func, spatial) -> torch.Tensor:
     x = _read_input(x, func, spatial)
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
     x4 = pool.as_4d(_as_float(x))
-    sums = pool.windows(x4, 0).sum(dim=(-2, -1))
+    sums = _windows(pool, x4, 0).sum(dim=(-2, -1))
     return (sums / _divisor(pool, count_include_pad, x4)).reshape(pool.out_shape)
 
 
@@ -249,7 +205,7 @@ def _avg_pool_backward(dout, x, kernel_size, stride, padding, count_include_pad,
     dout4 = pool.as_4d(dout.to(_grad_dtype(dout, x)))
     # Every cell of a window gets the same share of that window's gradient.
     share = dout4 / _divisor(pool, count_include_pad, dout4)
-    return pool.add_windows(share[..., None, None].expand(share.shape + pool.kernel))
+    return _add_windows(pool, share[..., None, None].expand(share.shape + pool.kernel))
 
 
 def avg_pool2d(x: torch.Tensor, kernel_size, stride=None, padding: int | tuple[int, int] = 0,
@@ -327,7 +283,7 @@ def lp_pool2d(x: torch.Tensor, p: float, kernel_size, stride=None) -> torch.Tens
     pool = _geometry(x, kernel_size, stride, 0, func, spatial=2)
     if p == math.inf:
         return _max_pool(x.abs(), kernel_size, stride, 0, func, 2)
-    sums = pool.windows(pool.as_4d(x) ** p).sum(dim=(-2, -1))
+    sums = _windows(pool, pool.as_4d(x) ** p).sum(dim=(-2, -1))
     # sums ** (1/p) has an infinite slope at 0; stepping around it keeps gradients finite (0 there).
     zero = sums == 0
     root = torch.where(zero, torch.ones_like(sums), sums) ** (1 / p)
@@ -349,11 +305,11 @@ def lp_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, p: float, kernel_siz
     dout = _read_dout(dout, x, pool, func)
     if p == math.inf:
         return torch.sign(x) * _max_pool_backward(dout, x.abs(), kernel_size, stride, 0, func, 2)
-    windows = pool.windows(pool.as_4d(x))
+    windows = _windows(pool, pool.as_4d(x))
     sums = (windows ** p).sum(dim=(-2, -1))
     dout4 = pool.as_4d(dout.to(_grad_dtype(dout, x)))
     scale = torch.where(sums == 0, torch.zeros_like(sums), dout4 * sums ** (1 / p - 1))
-    return pool.add_windows(scale[..., None, None] * windows ** (p - 1))
+    return _add_windows(pool, scale[..., None, None] * windows ** (p - 1))
 
 
 # ---------------------------------------------------------------- pooling across channels

@@ -58,9 +58,12 @@ class _Pool:
         """The forward output in the caller's layout."""
         return self.shape[:-self.spatial] + self.out_hw[2 - self.spatial:]
 
-    def as_4d(self, a: np.ndarray) -> np.ndarray:
-        """View an input (or an output) in the caller's layout as ``(N, C, H, W)``."""
-        lead, hw = a.shape[:a.ndim - self.spatial], a.shape[a.ndim - self.spatial:]
+    def as_4d(self, a):
+        """View an input (or an output) in the caller's layout as ``(N, C, H, W)``.
+
+        Works on NumPy arrays and torch tensors alike: course_lib.gpu shares this geometry."""
+        lead = tuple(a.shape[:a.ndim - self.spatial])
+        hw = tuple(a.shape[a.ndim - self.spatial:])
         if len(lead) == 1:  # unbatched: a batch of one
             lead = (1,) + lead
         if self.spatial == 1:
@@ -83,7 +86,7 @@ def _geometry(x: np.ndarray, kernel_size, stride, padding, func: str, spatial: i
     stride = kernel if stride is None else check_tuple(stride, "stride", func, spatial, minimum=1)
     padding = check_tuple(padding, "padding", func, spatial, minimum=0)
     check_pool_padding(padding, kernel, func)
-    check_kernel_fits(x.shape[-spatial:], kernel, padding, func)
+    check_kernel_fits(tuple(x.shape[-spatial:]), kernel, padding, func)
     if spatial == 1:  # a signal of length L is an image of height 1
         kernel, stride, padding = (1,) + kernel, (1,) + stride, (0,) + padding
     return _Pool(tuple(x.shape), spatial, kernel, stride, padding)
