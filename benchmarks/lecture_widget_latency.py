@@ -19,7 +19,6 @@ The last line reads ``lecture_widget_latency worst_frame_ms=X budget_ms=50 ok=Tr
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from course_lib import augment, data, lecture_widgets, models, train, visualize  # noqa: E402
-from widget_latency import BUDGET_MS, full_redraw, time_ms  # noqa: E402  (the same timing harness)
+from widget_latency import report  # noqa: E402  (the same timing harness)
 
 CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "lenet5_mnist.pt"
 
@@ -79,22 +78,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"torch threads: {torch.get_num_threads()}; checkpoint: {'yes' if CHECKPOINT.is_file() else 'no (untrained weights)'}")
-    print(f"{'demo':<20} {'update ms':>16} {'frame ms (callback)':>22} {'full redraw ms (ref.)':>24}")
-    print(f"{'':<20} {'median / max':>16} {'median / max':>22} {'median / max':>24}")
-    worst = 0.0
-    for name, (demo, values) in demos().items():
-        demo.frame(**values[0])  # warm-up: first-use costs (font cache, imports) are not live
-        update = time_ms(demo.update, values, args.repeats)
-        frame = time_ms(demo.frame, values, args.repeats)
-        for artist in demo.moving:  # the reference redraws everything, the moving artists included
-            artist.set_animated(False)
-        reference = time_ms(full_redraw(demo), values[:8], 1)
-        worst = max(worst, max(frame))
-        cells = [f"{statistics.median(t):6.1f} / {max(t):6.1f}" for t in (update, frame, reference)]
-        flag = "ok" if max(frame) <= BUDGET_MS else "OVER BUDGET"
-        print(f"{name:<20} {cells[0]:>16} {cells[1]:>22} {cells[2]:>24}   {flag}")
-    print(f"lecture_widget_latency worst_frame_ms={worst:.1f} budget_ms={BUDGET_MS:.0f} ok={worst <= BUDGET_MS}")
-
+    report("lecture_widget_latency", demos(), args.repeats)
 
 if __name__ == "__main__":
     main()

@@ -116,6 +116,12 @@ def _workspace(shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
     return buffer[:nbytes].view(dtype).reshape(shape)
 
 
+def _unfold_arguments(func: str, kernel_size, stride, padding, dilation):
+    """Checked (height, width) pairs for the four window arguments of im2col and col2im."""
+    return (check_tuple(kernel_size, "kernel_size", func, 2, 1), check_tuple(stride, "stride", func, 2, 1),
+            check_tuple(padding, "padding", func, 2, 0), check_tuple(dilation, "dilation", func, 2, 1))
+
+
 def im2col(x: ArrayLike, kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
            padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1) -> np.ndarray:
     """Unfold every kernel-sized window of a batch into a column (``torch.nn.functional.unfold``).
@@ -136,10 +142,7 @@ def im2col(x: ArrayLike, kernel_size: int | Sequence[int], stride: int | Sequenc
     """
     func = "im2col"
     x = to_numeric_array(x, "x", func, ndim=4, what="(N, C, H, W) batch")
-    kernel = check_tuple(kernel_size, "kernel_size", func, 2, 1)
-    stride = check_tuple(stride, "stride", func, 2, 1)
-    padding = check_tuple(padding, "padding", func, 2, 0)
-    dilation = check_tuple(dilation, "dilation", func, 2, 1)
+    kernel, stride, padding, dilation = _unfold_arguments(func, kernel_size, stride, padding, dilation)
     check_kernel_fits(x.shape[2:], kernel, padding, func, name="x", dilation=dilation)
     pads = tuple((p, p) for p in padding)
     out_hw = _output_shape(x.shape[2:], kernel, stride, pads, dilation)
@@ -170,10 +173,7 @@ def col2im(cols: ArrayLike, output_size: int | Sequence[int], kernel_size: int |
     func = "col2im"
     cols = to_numeric_array(cols, "cols", func, ndim=3, what="(N, C*kH*kW, L) array of columns")
     size = check_tuple(output_size, "output_size", func, 2, 1)
-    kernel = check_tuple(kernel_size, "kernel_size", func, 2, 1)
-    stride = check_tuple(stride, "stride", func, 2, 1)
-    padding = check_tuple(padding, "padding", func, 2, 0)
-    dilation = check_tuple(dilation, "dilation", func, 2, 1)
+    kernel, stride, padding, dilation = _unfold_arguments(func, kernel_size, stride, padding, dilation)
     check_kernel_fits(size, kernel, padding, func, name="output_size", dilation=dilation)
     check_multiple(cols.shape[1], kernel[0] * kernel[1], "cols", func, "shape[1] (C*kH*kW)")
     pads = tuple((p, p) for p in padding)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from course_lib._checks import (check_array, check_groups, check_int, check_kernel_fits,
                                 check_multiple, check_shape, check_tensor, check_tuple)
-from course_lib.conv_layer import _output_shape, _resolve_padding, conv_output_size
+from course_lib.conv_layer import _output_shape, _resolve_padding, _unfold_arguments, conv_output_size
 
 __all__ = ["conv_output_size", "im2col", "col2im", "conv2d_layer", "conv2d_layer_backward",
            "conv1d_layer", "conv1d_layer_backward"]
@@ -157,10 +157,7 @@ def im2col(x: torch.Tensor, kernel_size: int | Sequence[int], stride: int | Sequ
     """
     func = "im2col"
     x = _read_tensor(x, "x", func, "course_lib.conv", ndim=4, what="(N, C, H, W) batch")
-    kernel = check_tuple(kernel_size, "kernel_size", func, 2, 1)
-    stride = check_tuple(stride, "stride", func, 2, 1)
-    padding = check_tuple(padding, "padding", func, 2, 0)
-    dilation = check_tuple(dilation, "dilation", func, 2, 1)
+    kernel, stride, padding, dilation = _unfold_arguments(func, kernel_size, stride, padding, dilation)
     check_kernel_fits(tuple(x.shape[2:]), kernel, padding, func, name="x", dilation=dilation)
     return _columns(_pad(x, tuple((p, p) for p in padding)), kernel, stride, dilation)
 
@@ -188,10 +185,7 @@ def col2im(cols: torch.Tensor, output_size: int | Sequence[int], kernel_size: in
     cols = _read_tensor(cols, "cols", func, "course_lib.conv", ndim=3,
                         what="(N, C*kH*kW, L) array of columns")
     size = check_tuple(output_size, "output_size", func, 2, 1)
-    kernel = check_tuple(kernel_size, "kernel_size", func, 2, 1)
-    stride = check_tuple(stride, "stride", func, 2, 1)
-    padding = check_tuple(padding, "padding", func, 2, 0)
-    dilation = check_tuple(dilation, "dilation", func, 2, 1)
+    kernel, stride, padding, dilation = _unfold_arguments(func, kernel_size, stride, padding, dilation)
     check_kernel_fits(size, kernel, padding, func, name="output_size", dilation=dilation)
     check_multiple(cols.shape[1], kernel[0] * kernel[1], "cols", func, "shape[1] (C*kH*kW)")
     pads = tuple((p, p) for p in padding)
