@@ -1,4 +1,4 @@
-"""Widget callback latency of lectures 6-8 (``course_lib.lecture_widgets``) against the 50 ms budget.
+"""Widget callback latency of lectures 6-8 (``course_lib.widgets.training`` and ``.learned``) against the 50 ms budget.
 
 Claim (issue 4, "live speed"): a widget callback computes in no more than 50 ms.
 
@@ -30,13 +30,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from course_lib import augment, data, lecture_widgets, models, train, visualize  # noqa: E402
+from course_lib import data, models, train, visualize, widgets  # noqa: E402
+from course_lib.data import augment  # noqa: E402
 from widget_latency import report  # noqa: E402  (the same timing harness)
 
 CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "lenet5_mnist.pt"
 
 
-def demos() -> dict[str, tuple[lecture_widgets.LiveDemo, list[dict]]]:
+def demos() -> dict[str, tuple[widgets.LiveDemo, list[dict]]]:
     """Each demo with the values its sliders sweep through, built from the notebooks' inputs."""
     torch.manual_seed(0)
     model = models.LeNet5()
@@ -49,13 +50,13 @@ def demos() -> dict[str, tuple[lecture_widgets.LiveDemo, list[dict]]]:
     wrong = np.flatnonzero(probs.argmax(1).numpy() != y.numpy())[:100]
     if len(wrong) < 10:  # an unusually good model: browse the first digits instead
         wrong = np.arange(100)
-    browser = lecture_widgets.DigitBrowserDemo(images[wrong], labels[wrong], probs[wrong],
+    browser = widgets.DigitBrowserDemo(images[wrong], labels[wrong], probs[wrong],
                                                visualize.feature_maps(model, x[wrong], "relu1"),
                                                visualize.feature_maps(model, x[wrong], "relu3"), ids=wrong)
     photo = torch.from_numpy(data.sample_photo(gray=False)).permute(2, 0, 1).float()[None]
     photo = F.interpolate(photo[..., 44:556, :], size=(32, 32), mode="area")
     gallery = torch.cat([photo, torch.from_numpy(data.synthetic_shapes(7, 32, seed=1)[0]).float() / 255])
-    augmentation = lecture_widgets.AugmentationDemo(gallery, augment.RandomCrop(32, padding=4),
+    augmentation = widgets.AugmentationDemo(gallery, augment.RandomCrop(32, padding=4),
                                                     augment.RandomHorizontalFlip(),
                                                     augment.PCAColorJitter.from_data(gallery, sigma=0.3))
     tops = visualize.top_activating_patches(model, x, "c3", range(16), k=9)
@@ -63,11 +64,11 @@ def demos() -> dict[str, tuple[lecture_widgets.LiveDemo, list[dict]]]:
     occlusion = visualize.occlusion_probabilities(model, x[184], patch=8, stride=1, fill=background)
     return {
         "06 digit browser": (browser, [dict(i=i) for i in range(len(wrong))]),
-        "07 ILSVRC years": (lecture_widgets.ILSVRCDemo(), [dict(year=year) for year in range(2010, 2016)]),
+        "07 ILSVRC years": (widgets.ILSVRCDemo(), [dict(year=year) for year in range(2010, 2016)]),
         "07 augmentation": (augmentation, [dict(index=i % 8, crop=bool(i % 2), flip=True, colour=bool(i % 3),
                                                 seed=i) for i in range(24)]),
-        "08 top patches": (lecture_widgets.TopPatchesDemo(tops, "C3"), [dict(channel=c) for c in range(16)]),
-        "08 occlusion": (lecture_widgets.OcclusionDemo(x[184], occlusion, int(y[184]), 8, 1, background),
+        "08 top patches": (widgets.TopPatchesDemo(tops, "C3"), [dict(channel=c) for c in range(16)]),
+        "08 occlusion": (widgets.OcclusionDemo(x[184], occlusion, int(y[184]), 8, 1, background),
                          [dict(row=r, col=(3 * r) % 21) for r in range(21)]),
     }
 

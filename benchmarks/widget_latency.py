@@ -28,7 +28,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from course_lib import data, plots, widgets  # noqa: E402
+from course_lib import data, figures, widgets  # noqa: E402
 
 BUDGET_MS = 50.0
 
@@ -36,12 +36,12 @@ BUDGET_MS = 50.0
 def demos() -> dict[str, tuple[widgets.LiveDemo, list[dict]]]:
     """Each demo with the values its sliders sweep through (as a lecturer would move them)."""
     photo = data.sample_photo("grace_hopper.jpg", gray=True)
-    sobel = plots.GALLERY_KERNELS["Sobel (vertical edges)"]
+    sobel = figures.GALLERY_KERNELS["Sobel (vertical edges)"]
     return {
         "01 flip-and-filter": (widgets.FlipAndFilterDemo([2, -1, 1], [1, 1, 2]),
                                [dict(t=t) for t in range(5)]),
         "02 filter gallery": (widgets.FilterGalleryDemo(photo[120:376, 128:384]),
-                              [dict(kernel=k) for k in plots.GALLERY_KERNELS]
+                              [dict(kernel=k) for k in figures.GALLERY_KERNELS]
                               + [dict(kernel=sobel.T), dict(kernel=sobel * 2)]),
         "03 output size": (widgets.OutputSizeDemo(),
                            [dict(n=n, kernel_size=k, stride=s, padding=p)

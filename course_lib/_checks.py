@@ -142,6 +142,13 @@ def check_kernel_fits(size: Sequence[int], kernel_size: Sequence[int], padding: 
                          f"{tuple(padding)}). Use a smaller kernel_size or more padding.")
 
 
+def check_bool(value: Any, name: str, func: str) -> bool:
+    """``value`` itself if it is True or False; strings such as ``'no'`` are refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: argument '{name}' must be True or False, got {_describe(value)}.")
+    return bool(value)
+
+
 def check_choice(value: Any, choices: Sequence[str], name: str, func: str) -> str:
     """A string from a fixed set, e.g. ``padding`` in ``("valid", "same")``."""
     if not isinstance(value, str) or value not in choices:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._checks import check_int
+from course_lib._checks import check_int
 
 __all__ = ["LeNet5", "AlexNet", "Squash", "TrainableSubsampling", "PartialConv2d", "RBFOutput",
            "LENET5_C3_TABLE"]

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_int, to_numeric_array
-from .conv import conv2d_layer, conv2d_layer_backward
-from .pool import max_pool2d, max_pool2d_backward
+from course_lib._checks import check_int, to_numeric_array
+from course_lib.conv import conv2d_layer, conv2d_layer_backward
+from course_lib.pool import max_pool2d, max_pool2d_backward
 
 __all__ = ["NumpyLeNet5", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear",
            "softmax_cross_entropy"]

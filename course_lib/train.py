@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._checks import check_array, check_int
-from .device import pick_device
+from course_lib._checks import check_array, check_int
+from course_lib.gpu.device import pick_device
 
 __all__ = ["pick_device", "seed_everything", "History", "fit", "evaluate", "save_checkpoint",
            "load_checkpoint", "SCHEDULES"]
@@ -60,7 +60,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 @dataclass
 class History:
-    """Per-epoch record of a run, for plots (``training_plots.learning_curves``).
+    """Per-epoch record of a run, for plots (``figures.learning_curves``).
 
     Errors are fractions in [0, 1]; ``val_*`` lists hold NaN for epochs without validation.
     """
@@ -211,7 +211,7 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
 
     ``train_data``/``val_data``: ``(x, y)`` tensors or an iterable of ``(x, y)`` batches.
     ``augment(x, generator)`` transforms each training batch on the device (see
-    ``course_lib.augment``); ``eval_transform(x)`` each evaluation batch.
+    ``course_lib.data.augment``); ``eval_transform(x)`` each evaluation batch.
     ``schedule``: one of :data:`SCHEDULES` (see the module docstring); ``"plateau"`` watches
     the validation top-1 error, or the training loss when there is no validation data.
     ``checkpoint``: a path, written atomically after every epoch (:func:`save_checkpoint`).

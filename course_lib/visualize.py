@@ -3,7 +3,7 @@
 Every compute function takes a torch model and inputs exactly as the model sees them
 (normalised float tensors, one image ``(C, H, W)`` or a batch ``(N, C, H, W)``) and returns
 tensors on the CPU. The model is put in eval mode for the call (no dropout) and left as it was.
-The ``plot_*`` helpers (in :mod:`course_lib.visualize_plots`, re-exported here) draw those
+The ``plot_*`` helpers (in :mod:`course_lib.figures.learned`, imported from :mod:`course_lib.figures`) draw those
 results and return a ``matplotlib.figure.Figure``.
 
 - :func:`feature_maps` — the output of any named layer (a forward hook);
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._checks import check_array, check_int, check_positive_number
+from course_lib._checks import check_array, check_int, check_positive_number
 
 __all__ = ["get_layer", "feature_maps", "ReceptiveField", "receptive_field", "TopPatches",
            "top_activating_patches", "occlusion_positions", "occlusion_probabilities", "occlusion_map",
@@ -414,8 +414,3 @@ def adversarial_example(model: nn.Module, image: torch.Tensor, label: int, targe
     probs = predict_proba(model, torch.stack([original, x]))
     return Adversarial(original.cpu(), x.cpu(), (x - original).cpu(), int(label), target, probs[0], probs[1])
 
-
-from .visualize_plots import *  # noqa: E402,F401,F403  (the figures; they use the results above)
-from .visualize_plots import __all__ as _plots_all  # noqa: E402
-
-__all__ += _plots_all

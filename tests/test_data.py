@@ -25,10 +25,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from course_lib import data, download
-from course_lib.idx import read_idx
+from course_lib import data
+from course_lib.data import cifar as cifar_files, download, mnist as mnist_files
+from course_lib.data.idx import read_idx
 
-MNIST_NAMES = [name for pair in data.MNIST_FILES.values() for name in pair]
+MNIST_NAMES = [name for pair in mnist_files.MNIST_FILES.values() for name in pair]
 # Published label counts of MNIST (digits 0..9), an independent reference for the full-data test.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -73,7 +74,7 @@ def fake_mnist_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     out = {}
     for split, n in (("train", 12), ("test", 6)):
-        images_name, labels_name = data.MNIST_FILES[split]
+        images_name, labels_name = mnist_files.MNIST_FILES[split]
         out[images_name] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         out[labels_name] = (np.arange(n) % 10).astype(np.uint8)
     return out
@@ -84,7 +85,7 @@ def fake_mnist(monkeypatch) -> dict[str, bytes]:
     """Tiny MNIST files (12 train, 6 test) as raw IDX bytes; the sha256 table now expects them."""
     contents = {name: idx_bytes(array) for name, array in fake_mnist_arrays().items()}
     for name, content in contents.items():
-        monkeypatch.setitem(data.MNIST_SHA256, name, hashlib.sha256(content).hexdigest())
+        monkeypatch.setitem(mnist_files.MNIST_SHA256, name, hashlib.sha256(content).hexdigest())
     return contents
 
 
@@ -100,7 +101,7 @@ def write_mnist(folder: Path, contents: dict[str, bytes], gz: bool = True) -> Pa
 
 def accept(monkeypatch, name: str, content: bytes) -> None:
     """Let the sha256 table expect ``content`` for ``name`` (to reach the checks behind it)."""
-    monkeypatch.setitem(data.MNIST_SHA256, name, hashlib.sha256(content).hexdigest())
+    monkeypatch.setitem(mnist_files.MNIST_SHA256, name, hashlib.sha256(content).hexdigest())
 
 
 # ----------------------------------------------------------------------------------- read_idx
@@ -188,8 +189,8 @@ def test_load_mnist_reads_gzip_files(tmp_path, fake_mnist):
         images, labels = data.load_mnist(split, root=root, download=False)
         assert images.shape == (n, 28, 28) and images.dtype == np.uint8
         assert labels.shape == (n,) and labels.dtype == np.uint8
-        np.testing.assert_array_equal(images, expected[data.MNIST_FILES[split][0]])
-        np.testing.assert_array_equal(labels, expected[data.MNIST_FILES[split][1]])
+        np.testing.assert_array_equal(images, expected[mnist_files.MNIST_FILES[split][0]])
+        np.testing.assert_array_equal(labels, expected[mnist_files.MNIST_FILES[split][1]])
 
 
 def test_load_mnist_reads_decompressed_files(tmp_path, fake_mnist):
@@ -433,10 +434,10 @@ def test_a_root_one_level_too_high_gets_a_hint(tmp_path, fake_mnist):
 
 def test_mirrors_come_from_the_module_when_the_variable_is_unset(monkeypatch):
     monkeypatch.delenv("COURSE_MNIST_MIRRORS")
-    assert download.mirrors("COURSE_MNIST_MIRRORS", data.MNIST_MIRRORS) == list(data.MNIST_MIRRORS)
-    assert any("ossci-datasets" in url for url in data.MNIST_MIRRORS)
+    assert download.mirrors("COURSE_MNIST_MIRRORS", mnist_files.MNIST_MIRRORS) == list(mnist_files.MNIST_MIRRORS)
+    assert any("ossci-datasets" in url for url in mnist_files.MNIST_MIRRORS)
     monkeypatch.setenv("COURSE_MNIST_MIRRORS", "http://a/ , http://b/")
-    assert download.mirrors("COURSE_MNIST_MIRRORS", data.MNIST_MIRRORS) == ["http://a/", "http://b/"]
+    assert download.mirrors("COURSE_MNIST_MIRRORS", mnist_files.MNIST_MIRRORS) == ["http://a/", "http://b/"]
 
 
 # ---------------------------------------------------------------------------------- CIFAR-10
@@ -454,10 +455,10 @@ def cifar_batch(n: int, seed: int, labels_key: bytes = b"labels") -> tuple[bytes
 @pytest.fixture
 def fake_cifar(monkeypatch) -> dict[str, tuple[bytes, np.ndarray, np.ndarray]]:
     """Six tiny batches (4 images each); the md5 table now expects them."""
-    names = data.CIFAR10_BATCHES["train"] + data.CIFAR10_BATCHES["test"]
+    names = cifar_files.CIFAR10_BATCHES["train"] + cifar_files.CIFAR10_BATCHES["test"]
     batches = {name: cifar_batch(4, seed) for seed, name in enumerate(names)}
     for name, (content, _, _) in batches.items():
-        monkeypatch.setitem(data.CIFAR10_MD5, name, hashlib.md5(content).hexdigest())
+        monkeypatch.setitem(cifar_files.CIFAR10_MD5, name, hashlib.md5(content).hexdigest())
     return batches
 
 
@@ -472,7 +473,7 @@ def cifar_archive(members: dict[str, bytes]) -> bytes:
 
 
 def test_load_cifar10_reads_the_archive(tmp_path, fake_cifar):
-    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(
+    (tmp_path / cifar_files.CIFAR10_ARCHIVE).write_bytes(
         cifar_archive({name: b[0] for name, b in fake_cifar.items()}))
     images, labels = data.load_cifar10("train", root=tmp_path, download=False)
     assert images.shape == (20, 3, 32, 32) and images.dtype == np.uint8 and labels.dtype == np.uint8
@@ -494,24 +495,24 @@ def test_load_cifar10_reads_the_unpacked_folder(tmp_path, fake_cifar):
 def test_load_cifar10_never_uses_a_corrupt_batch(tmp_path, fake_cifar):
     members = {name: b[0] for name, b in fake_cifar.items()}
     members["test_batch"] = members["test_batch"][:-1] + b"!"
-    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(cifar_archive(members))
+    (tmp_path / cifar_files.CIFAR10_ARCHIVE).write_bytes(cifar_archive(members))
     with pytest.warns(UserWarning), pytest.raises(data.DatasetCorruptError, match="test_batch has md5"):
         data.load_cifar10("test", root=tmp_path, download=False)
 
 
 def test_load_cifar10_never_uses_a_truncated_archive(tmp_path, fake_cifar):
     archive = cifar_archive({name: b[0] for name, b in fake_cifar.items()})
-    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(archive[: len(archive) // 2])
+    (tmp_path / cifar_files.CIFAR10_ARCHIVE).write_bytes(archive[: len(archive) // 2])
     with pytest.warns(UserWarning), pytest.raises(data.DatasetCorruptError, match="archive"):
         data.load_cifar10("train", root=tmp_path, download=False)
 
 
 def archive_with_test_batch(tmp_path, fake_cifar, monkeypatch, content: bytes) -> None:
     """The fake archive with ``content`` as its test batch, accepted by the md5 table."""
-    monkeypatch.setitem(data.CIFAR10_MD5, "test_batch", hashlib.md5(content).hexdigest())
+    monkeypatch.setitem(cifar_files.CIFAR10_MD5, "test_batch", hashlib.md5(content).hexdigest())
     members = {name: b[0] for name, b in fake_cifar.items()}
     members["test_batch"] = content
-    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(cifar_archive(members))
+    (tmp_path / cifar_files.CIFAR10_ARCHIVE).write_bytes(cifar_archive(members))
 
 
 def test_load_cifar10_checks_the_batch_layout(tmp_path, fake_cifar, monkeypatch):
@@ -529,34 +530,34 @@ def test_load_cifar10_refuses_pickles_that_run_code(tmp_path, fake_cifar, monkey
 
 
 def test_load_cifar10_unpacks_the_archive_once(tmp_path, fake_cifar):
-    (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(
+    (tmp_path / cifar_files.CIFAR10_ARCHIVE).write_bytes(
         cifar_archive({name: b[0] for name, b in fake_cifar.items()}))
     first = data.load_cifar10("train", root=tmp_path, download=False)
     assert sorted(p.name for p in (tmp_path / "cifar-10-batches-py").iterdir()) == sorted(fake_cifar)
-    (tmp_path / data.CIFAR10_ARCHIVE).unlink()  # from now on the unpacked batches serve
+    (tmp_path / cifar_files.CIFAR10_ARCHIVE).unlink()  # from now on the unpacked batches serve
     again = data.load_cifar10("train", root=tmp_path, download=False)
     np.testing.assert_array_equal(first[0], again[0])
 
 
 def test_load_cifar10_downloads_and_verifies_the_archive(tmp_path, fake_cifar, server, monkeypatch):
     archive = cifar_archive({name: b[0] for name, b in fake_cifar.items()})
-    monkeypatch.setitem(data.CIFAR10_MD5, data.CIFAR10_ARCHIVE, hashlib.md5(archive).hexdigest())
-    server.routes["/wrong/" + data.CIFAR10_ARCHIVE] = ("ok", archive[::-1])
-    server.routes["/broken/" + data.CIFAR10_ARCHIVE] = ("break off", archive)
-    server.routes["/good/" + data.CIFAR10_ARCHIVE] = ("ok", archive)
+    monkeypatch.setitem(cifar_files.CIFAR10_MD5, cifar_files.CIFAR10_ARCHIVE, hashlib.md5(archive).hexdigest())
+    server.routes["/wrong/" + cifar_files.CIFAR10_ARCHIVE] = ("ok", archive[::-1])
+    server.routes["/broken/" + cifar_files.CIFAR10_ARCHIVE] = ("break off", archive)
+    server.routes["/good/" + cifar_files.CIFAR10_ARCHIVE] = ("ok", archive)
     monkeypatch.setenv("COURSE_CIFAR10_MIRRORS",
                        " ".join(f"{server.base}/{m}/" for m in ("wrong", "broken", "good")))
     images, _ = data.load_cifar10("test", root=tmp_path / "cifar10")
     np.testing.assert_array_equal(images, fake_cifar["test_batch"][1])
     assert sorted(p.name for p in (tmp_path / "cifar10").iterdir()) == [
-        "cifar-10-batches-py", data.CIFAR10_ARCHIVE]  # no temporary or rejected file left
+        "cifar-10-batches-py", cifar_files.CIFAR10_ARCHIVE]  # no temporary or rejected file left
 
 
 def test_load_cifar10_offline_without_data_says_what_to_put_where(tmp_path):
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.load_cifar10("test", root=tmp_path, download=False)
     message = str(info.value)
-    assert data.CIFAR10_ARCHIVE in message and str(tmp_path) in message
+    assert cifar_files.CIFAR10_ARCHIVE in message and str(tmp_path) in message
     assert str(cache_folder("cifar10")) in message
 
 

@@ -16,7 +16,7 @@ from hypothesis import assume, given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from course_lib import conv, gpu, pool
-from course_lib.gpu_conv_layer import _integer_matmul_without_blas
+from course_lib.gpu.conv_layer import _integer_matmul_without_blas
 
 HAS_CUDA = torch.cuda.is_available()
 DEVICES = ["cpu", pytest.param("cuda", marks=[
@@ -194,7 +194,7 @@ def test_integer_matmul_without_blas_is_exact(scale, b_is_vector):
 @pytest.mark.parametrize("high", [10, 2 ** 28], ids=["float64-exact", "entry-by-entry"])
 def test_integers_exact_without_integer_matmul(monkeypatch, high):
     """Every integer product routed as on CUDA (no integer matmul kernel), here on the CPU."""
-    from course_lib import gpu_conv, gpu_conv_layer
+    from course_lib.gpu import conv as gpu_conv, conv_layer as gpu_conv_layer
 
     def no_integer_kernels(a, b):
         return a @ b if a.is_floating_point() else _integer_matmul_without_blas(a, b)
@@ -694,7 +694,7 @@ VALID_CALLS = _valid_calls()
 
 
 def test_gpu_has_every_numpy_name():
-    assert set(gpu.__all__) - {"default_device"} == set(conv.__all__) | set(pool.__all__)
+    assert set(gpu.__all__) - {"default_device", "pick_device"} == set(conv.__all__) | set(pool.__all__)
     assert set(VALID_CALLS) == set(conv.__all__) | set(pool.__all__)
 
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import augment, lecture_widgets as W
+from course_lib import widgets as W
+from course_lib.data import augment
+from course_lib.widgets.base import _mosaic
 from course_lib.visualize import ReceptiveField, TopPatches
 
 PNG = b"\x89PNG"
@@ -14,7 +16,7 @@ PNG = b"\x89PNG"
 
 def test_mosaic_places_tiles_row_by_row():
     tiles = np.arange(6 * 2 * 2, dtype=float).reshape(6, 2, 2)
-    out = W._mosaic(tiles, cols=4, gap=1)
+    out = _mosaic(tiles, cols=4, gap=1)
     assert out.shape == (2 * 3 - 1, 4 * 3 - 1)
     np.testing.assert_array_equal(out[0:2, 3:5], tiles[1])
     np.testing.assert_array_equal(out[3:5, 3:5], tiles[5])

@@ -83,7 +83,7 @@ def test_imports_course_lib_and_pastes_no_helpers(path: Path):
         f"{path.name}: no code cell imports course_lib"
     pasted = re.findall(r"^(?:def|class|async def) (\w+)", source, re.M)
     assert not pasted, (f"{path.name} defines {pasted}: helpers belong in course_lib "
-                        "(plots.py / widgets.py or the topic's module), not in a notebook")
+                        "(course_lib.figures / course_lib.widgets or the topic's module), not in a notebook")
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=ids)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from course_lib import plots, widgets
+from course_lib import figures, widgets
 
 PNG = b"\x89PNG\r\n\x1a\n"
 JPEG = b"\xff\xd8\xff"
@@ -31,18 +31,18 @@ def grid_numbers(ax) -> list[float]:
 
 # ----------------------------------------------------------------------------- plots
 def test_translate_and_scale_1d_ends_in_np_convolve():
-    fig = plots.translate_and_scale_1d([2, -1, 1], [1, 1, 2])
+    fig = figures.translate_and_scale_1d([2, -1, 1], [1, 1, 2])
     heads = fig.axes[-1].lines[1]
     np.testing.assert_array_equal(heads.get_ydata(), np.convolve([2, -1, 1], [1, 1, 2]))
 
 
 def test_conv_matrix_figure_shows_matrix_times_a():
-    fig = plots.conv_matrix_1d_figure([2, -1, 1], [1, 1, 2])
+    fig = figures.conv_matrix_1d_figure([2, -1, 1], [1, 1, 2])
     assert grid_numbers(fig.axes[-1]) == np.convolve([2, -1, 1], [1, 1, 2]).tolist()
 
 
 def test_translate_and_scale_2d_sums_to_scipy():
-    fig = plots.translate_and_scale_2d(A, B)
+    fig = figures.translate_and_scale_2d(A, B)
     # Three non-zero kernel entries: three shifted copies, then the result.
     assert len([ax for ax in fig.axes if ax.images]) == 4
     expected = scipy.signal.convolve2d(A, B)
@@ -50,20 +50,20 @@ def test_translate_and_scale_2d_sums_to_scipy():
 
 
 def test_flip_and_filter_2d_products_sum_to_the_entry():
-    fig = plots.flip_and_filter_2d(A, B, 1, 1)
+    fig = figures.flip_and_filter_2d(A, B, 1, 1)
     assert sum(grid_numbers(fig.axes[2])) == scipy.signal.convolve2d(A, B)[1, 1]
 
 
 def test_filter_image_matches_scipy_same_mode():
     image = np.random.default_rng(0).random((20, 24))
-    for kernel in plots.GALLERY_KERNELS.values():
-        np.testing.assert_allclose(plots.filter_image(image, kernel),
+    for kernel in figures.GALLERY_KERNELS.values():
+        np.testing.assert_allclose(figures.filter_image(image, kernel),
                                    scipy.signal.convolve2d(image, kernel, mode="same"), atol=1e-12)
 
 
 def test_filter_gallery_has_one_panel_per_kernel():
-    fig = plots.filter_gallery(np.random.default_rng(0).random((30, 30)))
-    assert len([ax for ax in fig.axes if ax.images]) == len(plots.GALLERY_KERNELS)
+    fig = figures.filter_gallery(np.random.default_rng(0).random((30, 30)))
+    assert len([ax for ax in fig.axes if ax.images]) == len(figures.GALLERY_KERNELS)
 
 
 @pytest.mark.parametrize("n_layers,kernel_size,stride", [(3, 3, 1), (3, 3, 2), (2, 5, 1)])
@@ -75,12 +75,12 @@ def test_receptive_field_matches_torch_gradient(n_layers, kernel_size, stride):
         h = F.conv1d(h, torch.ones(1, 1, kernel_size), stride=stride)
     h[0, 0, h.shape[-1] // 2].backward()
     expected = int((x.grad != 0).sum())
-    fig = plots.receptive_fields(n_layers, kernel_size, stride, width=41)
+    fig = figures.receptive_fields(n_layers, kernel_size, stride, width=41)
     assert f"sees {expected} inputs" in fig.axes[0].get_title()
 
 
 def test_pooling_example_matches_torch():
-    fig = plots.pooling_example(POOL_EXAMPLE, 2, 2)
+    fig = figures.pooling_example(POOL_EXAMPLE, 2, 2)
     grids = [ax for ax in fig.axes if ax.images]
     t = torch.tensor(POOL_EXAMPLE)[None, None]
     assert grid_numbers(grids[1]) == F.max_pool2d(t, 2, 2).ravel().tolist() == [9, 2, 6, 3]
@@ -89,12 +89,12 @@ def test_pooling_example_matches_torch():
 
 
 def test_oriented_bar_angle_zero_is_vertical():
-    bar = plots.oriented_bar(0, size=11, length=3)
+    bar = figures.oriented_bar(0, size=11, length=3)
     assert bar[:, 5].sum() == 7 and bar.sum() == 7
 
 
 def test_cross_channel_max_is_the_upper_envelope():
-    fig = plots.cross_channel_pooling()
+    fig = figures.cross_channel_pooling()
     lines = {line.get_label(): line.get_ydata() for line in fig.axes[-1].lines}
     pooled = lines.pop("max over channels")
     np.testing.assert_allclose(pooled, np.max(list(lines.values()), axis=0))
@@ -113,7 +113,7 @@ DEMOS = {
     "filter_gallery": (lambda: widgets.FilterGalleryDemo(photo()),
                        dict(kernel="identity"), dict(kernel="Laplacian")),
     "output_size": (widgets.OutputSizeDemo, dict(n=7), dict(n=9, stride=2, padding=1)),
-    "equivariance": (lambda: widgets.EquivarianceDemo(photo((40, 40)), plots.GALLERY_KERNELS["Laplacian"]),
+    "equivariance": (lambda: widgets.EquivarianceDemo(photo((40, 40)), figures.GALLERY_KERNELS["Laplacian"]),
                      dict(dy=0, dx=0), dict(dy=3, dx=5)),
     "pooling_shift": (widgets.PoolingShiftDemo, dict(shift=0), dict(shift=2)),
     "layer_size": (widgets.LayerSizeDemo, dict(W=28), dict(W=100, K=3)),
@@ -162,7 +162,7 @@ def test_gallery_menu_fills_the_editable_kernel_and_edits_redraw():
     menu, grid = box.children[0].children
     image = box.children[1]
     menu.value = "Sobel (vertical edges)"
-    assert [c.value for c in grid.children] == plots.GALLERY_KERNELS[menu.value].ravel().tolist()
+    assert [c.value for c in grid.children] == figures.GALLERY_KERNELS[menu.value].ravel().tolist()
     before = bytes(image.value)
     grid.children[4].value = 5.0
     assert bytes(image.value) != before and "your kernel" in demo.caption
@@ -188,7 +188,7 @@ def test_output_size_demo_says_when_nothing_fits():
 
 @pytest.mark.parametrize("dy,dx", [(0, 0), (1, 0), (4, 7)])
 def test_equivariance_demo_finds_no_difference_inside(dy, dx):
-    demo = widgets.EquivarianceDemo(photo((40, 40)), plots.GALLERY_KERNELS["Sobel (vertical edges)"])
+    demo = widgets.EquivarianceDemo(photo((40, 40)), figures.GALLERY_KERNELS["Sobel (vertical edges)"])
     demo.update(dy=dy, dx=dx)
     assert re.search(r"at most <b>0</b>", demo.caption)
 

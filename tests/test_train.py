@@ -1,4 +1,4 @@
-"""course_lib.train, course_lib.augment and course_lib.training_plots."""
+"""course_lib.train, course_lib.data.augment and course_lib.figures.training."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,8 @@ from torch import nn
 
 matplotlib.use("Agg")
 
-from course_lib import augment, train, training_plots  # noqa: E402
+from course_lib import figures, train  # noqa: E402
+from course_lib.data import augment  # noqa: E402
 from course_lib.data import synthetic_shapes  # noqa: E402
 from course_lib.models import LeNet5  # noqa: E402
 
@@ -280,13 +281,13 @@ def test_augment_bad_input(call, error, match):
 
 def test_learning_curves(shapes):
     history = train.fit(tiny_cnn(), *shapes, epochs=2, progress=False, device="cpu")
-    fig = training_plots.learning_curves(history)
+    fig = figures.learning_curves(history)
     assert len(fig.axes) == 3   # loss, error, and the learning rate's twin axis
 
 
 def test_learning_curves_empty():
     with pytest.raises(ValueError, match="empty"):
-        training_plots.learning_curves(train.History())
+        figures.learning_curves(train.History())
 
 
 def test_confusion_matrix_counts():
@@ -295,14 +296,14 @@ def test_confusion_matrix_counts():
     expected = np.zeros((3, 3), int)
     for a, b in zip(y, p):
         expected[a, b] += 1
-    np.testing.assert_array_equal(training_plots.confusion_matrix(torch.tensor(y), p), expected)
-    fig = training_plots.plot_confusion_matrix(expected, normalize=True)
+    np.testing.assert_array_equal(figures.confusion_matrix(torch.tensor(y), p), expected)
+    fig = figures.plot_confusion_matrix(expected, normalize=True)
     assert len(fig.axes) == 2   # the matrix and its colour bar
 
 
 def test_confusion_matrix_bad_input():
     with pytest.raises(ValueError, match="match"):
-        training_plots.confusion_matrix([0, 1], [0])
+        figures.confusion_matrix([0, 1], [0])
 
 
 def test_show_mistakes():
@@ -310,19 +311,19 @@ def test_show_mistakes():
     labels = torch.arange(10)
     predictions = labels.clone()
     predictions[[1, 4, 7]] = 0
-    fig = training_plots.show_mistakes(images, labels, predictions)
+    fig = figures.show_mistakes(images, labels, predictions)
     assert len(fig.axes) == 3
     assert sum(bool(ax.images) for ax in fig.axes) == 3
 
 
 def test_show_filters():
-    assert len(training_plots.show_filters(LeNet5().c1.weight).axes) == 6
-    assert len(training_plots.show_filters(torch.randn(96, 3, 11, 11)).axes) == 96
+    assert len(figures.show_filters(LeNet5().c1.weight).axes) == 6
+    assert len(figures.show_filters(torch.randn(96, 3, 11, 11)).axes) == 96
 
 
 def test_show_filters_bad_channels():
     with pytest.raises(ValueError, match="channels"):
-        training_plots.show_filters(torch.randn(16, 6, 5, 5))
+        figures.show_filters(torch.randn(16, 6, 5, 5))
 
 
 # --------------------------------------------------------------------------- CUDA path

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
 
+from course_lib import figures
 from course_lib import visualize as V
 from course_lib.models import AlexNet, LeNet5
 
@@ -211,12 +212,12 @@ def test_every_plot_returns_a_figure(images):
     net = conv_net()
     probs = V.occlusion_probabilities(net, images[0], 4, 2)
     adv = V.adversarial_example(net, images[0], 0, eps=0.1)
-    figures = [V.plot_feature_maps(V.feature_maps(net, images[:1], "conv")[0]),
-               V.plot_top_patches(V.top_activating_patches(net, images, "conv", 0)),
-               V.plot_occlusion(images[0], probs, 0, 4, 2, class_names=["a", "b", "c"]),
-               V.plot_saliency(images[0], V.saliency(net, images[0], 0)),
-               V.plot_images(images[:3], ["x", "y", "z"]), V.plot_adversarial(adv)]
-    assert all(isinstance(f, Figure) for f in figures)
+    drawn = [figures.plot_feature_maps(V.feature_maps(net, images[:1], "conv")[0]),
+             figures.plot_top_patches(V.top_activating_patches(net, images, "conv", 0)),
+             figures.plot_occlusion(images[0], probs, 0, 4, 2, class_names=["a", "b", "c"]),
+             figures.plot_saliency(images[0], V.saliency(net, images[0], 0)),
+             figures.plot_images(images[:3], ["x", "y", "z"]), figures.plot_adversarial(adv)]
+    assert all(isinstance(f, Figure) for f in drawn)
 
 
 # --------------------------------------------------------------------------- bad input

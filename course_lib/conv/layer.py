@@ -11,7 +11,7 @@ where ``xpad`` is ``x`` with zero padding, ``g`` is the group of output channel 
 one matrix product ``weight (C_out, C_g*kH*kW) @ columns (C_g*kH*kW, N*H_out*W_out)`` (one per
 group): the dense product BLAS libraries are tuned for, which is why frameworks do it this way.
 
-The names are re-exported by ``course_lib.conv``; import them from there.
+The names are re-exported by :mod:`course_lib.conv`; import them from there.
 """
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ from numpy.typing import ArrayLike
 from course_lib._checks import (check_choice, check_groups, check_int,
                                 check_kernel_fits, check_multiple, check_shape, check_tuple,
                                 result_dtype, to_numeric_array)
+
+__all__ = ["conv_output_size", "im2col", "col2im", "conv2d_layer", "conv2d_layer_backward",
+           "conv1d_layer", "conv1d_layer_backward"]
 
 Pads = tuple[tuple[int, int], ...]  # (before, after) zero padding per spatial axis
 

@@ -18,25 +18,26 @@ tensors give exact integer results where the NumPy side does.
 >>> conv2d_flip_filter(x, torch.tensor([[1., 2.], [0., -1.]], device=x.device)).device == x.device
 True
 
-The code lives in three rooms, as on the NumPy side: ``gpu_conv`` (1-D and 2-D convolution and
-correlation), ``gpu_conv_layer`` (im2col, the layer and its backward pass) and ``gpu_pool``.
+The code lives in four rooms: :mod:`~course_lib.gpu.conv` (1-D and 2-D convolution and
+correlation), :mod:`~course_lib.gpu.conv_layer` (im2col, the layer and its backward pass),
+:mod:`~course_lib.gpu.pool`, and :mod:`~course_lib.gpu.device` (cuda, then mps, then cpu).
 """
 from __future__ import annotations
 
 import torch  # noqa: F401  (the doctests use it)
 
-from course_lib.device import pick_device
-from course_lib.gpu_conv import (conv1d_flip_filter, conv1d_matrix, conv1d_translate_scale,
+from course_lib.gpu.device import pick_device
+from course_lib.gpu.conv import (conv1d_flip_filter, conv1d_matrix, conv1d_translate_scale,
                                  conv2d_flip_filter, conv2d_matrix, conv2d_translate_scale,
                                  conv_matrix_1d, conv_matrix_2d, correlate1d, correlate2d)
-from course_lib.gpu_conv_layer import (col2im, conv1d_layer, conv1d_layer_backward, conv2d_layer,
+from course_lib.gpu.conv_layer import (col2im, conv1d_layer, conv1d_layer_backward, conv2d_layer,
                                        conv2d_layer_backward, conv_output_size, im2col)
-from course_lib.gpu_pool import (avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward,
+from course_lib.gpu.pool import (avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward,
                                  lp_pool2d, lp_pool2d_backward, max_pool1d, max_pool1d_backward,
                                  max_pool2d, max_pool2d_backward, max_pool_channels)
 
 __all__ = [
-    "default_device",
+    "default_device", "pick_device",
     "conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix", "conv_matrix_1d",
     "conv2d_translate_scale", "conv2d_flip_filter", "conv2d_matrix", "conv_matrix_2d",
     "correlate1d", "correlate2d",
@@ -47,5 +48,5 @@ __all__ = [
     "max_pool1d_backward", "avg_pool1d_backward", "max_pool_channels",
 ]
 
-# The gpu module's name for the course's device choice (course_lib.device.pick_device).
+# The gpu package's name for the course's device choice (course_lib.gpu.device.pick_device).
 default_device = pick_device

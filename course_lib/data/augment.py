@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
-from ._checks import check_array, check_int
+from course_lib._checks import check_array, check_int
 
 __all__ = ["random_crop", "center_crop", "horizontal_flip", "RandomCrop", "RandomHorizontalFlip",
            "PCAColorJitter", "Compose"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_int
+from course_lib._checks import check_int
 
 __all__ = ["SHAPE_CLASSES", "synthetic_shapes"]
 

@@ -24,8 +24,8 @@ from typing import Sequence
 import torch
 
 from course_lib._checks import check_int, check_mode, check_tuple, check_valid_overlap
-from course_lib.conv import _window_1d, _windows_2d
-from course_lib.gpu_conv_layer import _common_dtype, _matmul, _pad, _read_tensor, _same_device
+from course_lib.conv.signal import _window_1d, _windows_2d
+from course_lib.gpu.conv_layer import _common_dtype, _matmul, _pad, _read_tensor, _same_device
 
 __all__ = [
     "conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix", "conv_matrix_1d",

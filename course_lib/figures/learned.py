@@ -1,6 +1,6 @@
-"""Figures for :mod:`course_lib.visualize`: each ``plot_*`` draws one of its results and returns
+"""Figures of lecture 08, for :mod:`course_lib.visualize`: each ``plot_*`` draws one of its results and returns
 a ``matplotlib.figure.Figure`` (no ``plt.show()``), so a notebook displays it and a script can
-``fig.savefig(...)`` it. Import them from :mod:`course_lib.visualize`, which re-exports them.
+``fig.savefig(...)`` it. Import them from :mod:`course_lib.figures`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .visualize import Adversarial, TopPatches, occlusion_positions
+from course_lib.visualize import Adversarial, TopPatches, occlusion_positions
 
 __all__ = ["plot_feature_maps", "plot_top_patches", "plot_occlusion", "plot_saliency", "plot_images",
            "plot_adversarial"]

@@ -1,11 +1,7 @@
-"""Live demos for lectures 6-8: browse LeNet's mistakes and feature maps, the ILSVRC years,
-AlexNet's augmentations, a unit's top patches, and the occlusion experiment.
+"""Live demos of lectures 06-07: LeNet's digits and feature maps, the ILSVRC years, AlexNet's augmentations.
 
-They follow :mod:`course_lib.widgets` (``LiveDemo``): everything expensive — training, feature
-maps, occlusion probabilities — is computed before the demo is built and handed in as arrays,
-so ``update(**values)`` only indexes them and moves artists drawn once (``set_data``,
-``set_height``). ``frame(**values)`` (update + PNG) is what one slider step costs; each stays
-well under the lecturers' 50 ms. ``show()`` never waits for a person, so headless runs pass.
+Each demo is a :class:`~course_lib.widgets.base.LiveDemo`: ``update(**values)`` moves artists drawn once,
+``show()`` wraps it in ipywidgets.
 """
 from __future__ import annotations
 
@@ -15,13 +11,11 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
-from .visualize import TopPatches, occlusion_positions
-from .widgets import LiveDemo
+from course_lib.widgets.base import LiveDemo, _numpy, _off, _mosaic
 
-__all__ = ["ILSVRC_TOP5_ERROR", "HUMAN_TOP5_ERROR", "DigitBrowserDemo", "ILSVRCDemo", "AugmentationDemo",
-           "TopPatchesDemo", "OcclusionDemo"]
+__all__ = ["ILSVRC_TOP5_ERROR", "HUMAN_TOP5_ERROR", "DigitBrowserDemo", "ILSVRCDemo", "AugmentationDemo"]
+
 
 #: Winning top-5 error (%) of the ImageNet classification challenge, and what won.
 ILSVRC_TOP5_ERROR: dict[int, tuple[float, str]] = {
@@ -36,37 +30,6 @@ ILSVRC_TOP5_ERROR: dict[int, tuple[float, str]] = {
 HUMAN_TOP5_ERROR = 5.1
 
 
-def _numpy(x) -> np.ndarray:
-    return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
-
-
-def _rgb_or_grey(img: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """(C, H, W) in model units -> (H, W) or (H, W, 3) in [0, 1], with fixed limits lo..hi."""
-    out = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
-    return out[0] if out.shape[0] == 1 else np.moveaxis(out, 0, -1)
-
-
-def _off(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _mosaic(tiles: np.ndarray, cols: int, gap: int = 1, fill: float = np.nan) -> np.ndarray:
-    """Tiles (n, h, w) or (n, h, w, 3) side by side in rows of ``cols``, ``gap`` pixels apart.
-
-    One image with many tiles draws far faster than many small images, which keeps a frame
-    inside the 50 ms budget. NaN gaps show in the colormap's "bad" colour.
-    """
-    n, h, w = tiles.shape[:3]
-    rows = -(-n // cols)
-    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, *tiles.shape[3:]), fill)
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, cols)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
-    return out
-
-
-# ----------------------------------------------------------------------------- lecture 6
 class DigitBrowserDemo(LiveDemo):
     """One test digit at a time: the image, the network's probabilities, and its C1 and C3
     feature maps. ``indices`` picks which digits the slider walks through (default: all), and
@@ -234,115 +197,4 @@ class AugmentationDemo(LiveDemo):
         self.title.set_text(f"8 augmented copies ({' + '.join(used)}), seed {seed}")
         self.caption = ("Each copy keeps the label. The network sees a different version of the image every "
                         "epoch, so it cannot memorise the exact pixels.")
-        return self.fig
-
-
-# ----------------------------------------------------------------------------- lecture 8
-class TopPatchesDemo(LiveDemo):
-    """Pick a feature map: the 9 dataset patches that excite it most (its receptive field crops).
-
-    ``tops``: one :class:`~course_lib.visualize.TopPatches` per channel (same k for all).
-    """
-
-    def __init__(self, tops: Sequence[TopPatches], layer: str = ""):
-        super().__init__(4.0, 4.3)
-        self.tops, self.layer = list(tops), layer
-        patches = torch.stack([t.patches for t in self.tops]).numpy()  # (C, k, c, S, S)
-        self.lo, self.hi = float(patches.min()), float(patches.max())
-        self.patches = patches
-        self.cols = int(np.ceil(np.sqrt(patches.shape[1])))
-        ax = self.fig.subplots()
-        cmap = colormaps["gray"].with_extremes(bad="tab:orange")
-        self.view = ax.imshow(self._tiles(0), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xlabel("strongest first: left to right, top to bottom", fontsize=8)
-        _off(ax)
-        self.title = ax.set_title(" ", fontsize=10)
-        self._freeze_layout([self.view, self.title])
-
-    def _tiles(self, channel: int) -> np.ndarray:
-        tiles = np.stack([_rgb_or_grey(p, self.lo, self.hi) for p in self.patches[channel]])
-        return _mosaic(tiles, self.cols, fill=np.nan if tiles.ndim == 3 else 1.0)
-
-    def controls(self):
-        import ipywidgets as w
-
-        return {"channel": w.IntSlider(value=0, min=0, max=len(self.tops) - 1, description="feature map")}
-
-    def update(self, channel: int = 0) -> Figure:
-        c = int(channel)
-        top = self.tops[c]
-        self.view.set_data(self._tiles(c))
-        s = top.field.size
-        k = len(top.activations)
-        self.title.set_text(f"{self.layer} map {c}: its top {k} patches ({s}×{s} pixels)")
-        values = ", ".join(f"{float(a):.1f}" for a in top.activations)
-        images = ", ".join(f"#{int(i)}" for i in top.image_index)
-        self.caption = (f"map {c} of {self.layer}: responses {values} (test digits {images}). "
-                        "What do the patches share?")
-        return self.fig
-
-
-class OcclusionDemo(LiveDemo):
-    """Slide the occluding square: the covered image, p(true class) for every square position
-    (a dot marks the current one), and all class probabilities at this position.
-
-    ``image`` (C, H, W) in model units; ``probs`` (P_rows, P_cols, K) from
-    :func:`course_lib.visualize.occlusion_probabilities` with the same ``patch``, ``stride``
-    and ``fill`` (a number in model units).
-    """
-
-    def __init__(self, image: torch.Tensor, probs: torch.Tensor, label: int, patch: int, stride: int,
-                 fill: float, class_names: Sequence[str] | None = None):
-        super().__init__(9.5, 3.3)
-        self.image, self.probs = _numpy(image), _numpy(probs)
-        self.label, self.patch, self.fill = int(label), int(patch), float(fill)
-        h, w = self.image.shape[1:]
-        self.rows, self.cols = occlusion_positions(h, patch, stride).numpy(), occlusion_positions(w, patch, stride).numpy()
-        # Limits include the fill, so the square shows as what it is even when it is off the image's range.
-        self.lo, self.hi = min(float(self.image.min()), self.fill), max(float(self.image.max()), self.fill)
-        k = self.probs.shape[-1]
-        self.names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-        ax_img, ax_map, ax_bars = self.fig.subplots(1, 3)
-        self.shown = ax_img.imshow(_rgb_or_grey(self.image, self.lo, self.hi), cmap="gray", vmin=0, vmax=1,
-                                   interpolation="nearest")
-        self.square = ax_img.add_patch(Rectangle((0, 0), patch, patch, fill=False, ec="tab:orange", lw=2))
-        ax_img.set_title(f"covered input (true: {self.names[self.label]})", fontsize=9)
-        centres_r, centres_c = self.rows + patch / 2 - 0.5, self.cols + patch / 2 - 0.5
-        half = stride / 2
-        im = ax_map.imshow(self.probs[..., self.label], cmap="viridis", vmin=0, vmax=1,
-                           extent=(centres_c[0] - half, centres_c[-1] + half, centres_r[-1] + half, centres_r[0] - half))
-        ax_map.set(xlim=(-0.5, w - 0.5), ylim=(h - 0.5, -0.5))
-        ax_map.set_title(f"p({self.names[self.label]}) for each square centre", fontsize=9)
-        self.fig.colorbar(im, ax=ax_map, shrink=0.8)
-        self.dot, = ax_map.plot([], [], "o", ms=9, mfc="none", mec="tab:orange", mew=2)
-        for ax in (ax_img, ax_map):
-            _off(ax)
-        self.bars = ax_bars.bar(range(k), np.zeros(k), color="0.6")
-        ax_bars.set(ylim=(0, 1), xticks=range(k), title="p(class), square here")
-        ax_bars.set_xticklabels(self.names, rotation=90 if max(map(len, self.names)) > 2 else 0, fontsize=7)
-        self.centres = (centres_r, centres_c)
-        self._freeze_layout([self.shown, self.square, self.dot, *self.bars])
-
-    def controls(self):
-        import ipywidgets as w
-
-        return {"row": w.IntSlider(value=len(self.rows) // 2, min=0, max=len(self.rows) - 1, description="square row"),
-                "col": w.IntSlider(value=len(self.cols) // 2, min=0, max=len(self.cols) - 1, description="square col")}
-
-    def update(self, row: int = 0, col: int = 0) -> Figure:
-        i, j = int(row), int(col)
-        top, left = int(self.rows[i]), int(self.cols[j])
-        covered = self.image.copy()
-        covered[:, top:top + self.patch, left:left + self.patch] = self.fill
-        self.shown.set_data(_rgb_or_grey(covered, self.lo, self.hi))
-        self.square.set_xy((left - 0.5, top - 0.5))
-        self.dot.set_data([self.centres[1][j]], [self.centres[0][i]])
-        p = self.probs[i, j]
-        guess = int(p.argmax())
-        for c, bar in enumerate(self.bars):
-            bar.set_height(p[c])
-            bar.set_color("tab:green" if c == self.label else ("crimson" if c == guess else "0.6"))
-        self.caption = (f"square at rows {top}-{top + self.patch - 1}, columns {left}-{left + self.patch - 1}: "
-                        f"p({self.names[self.label]}) = <b>{p[self.label]:.2f}</b>; the network says "
-                        f"<b>{self.names[guess]}</b> ({p[guess]:.2f}).")
         return self.fig

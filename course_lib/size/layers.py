@@ -1,30 +1,8 @@
-"""How big is a network? Units, weights and connections, layer by layer.
+"""Layer specs for the size accounting: what one layer does to a shape, and what it counts.
 
-The lectures measure a network three ways, and each matters for a different reason:
-
-* **units** — activations are kept in memory for backprop;
-* **weights** — they are kept in memory, and their number drives overfitting;
-* **connections** — each costs about 3 multiply-adds in training (1 forward, 2 backward).
-
-Describe a network with layer specs and :func:`account` it, or hand a torch model to
-:func:`from_torch`; both give a :class:`SizeTable`. The published networks are presets
-(:func:`lenet5_lecture`, :func:`lenet5_1998`, :func:`lenet1989`, :func:`alexnet2012`, ...).
-
-Conventions (applied to every layer, in ``account`` and in ``from_torch`` alike):
-
-* ``units`` = the output activations of a layer. Pooling layers have units (LeNet's S2, S4);
-  shape-only layers (flatten, LRN, dropout, activation) have none: they re-express the units
-  of the layer before them. The input image is not a layer: ``SizeTable.input_units``.
-* ``weights`` = distinct trainable multiplicative weights; a shared weight counts once.
-  ``biases`` = trainable additive parameters; ``params = weights + biases``.
-* ``connections`` = input-to-output links used in the forward pass, plus one per unit for its
-  bias, as LeCun et al. count them. A conv unit links to every position its kernel covers,
-  padded ones included, so a conv layer has W·H·K²·I·J connections (output W×H×J, input I
-  maps) and an FC layer from W×H×I to W×H×J units has W²H²IJ. A pooling unit links to its
-  K² inputs (+1 with LeNet-5's trainable coefficient and bias).
-* ``multiply_adds`` = the input×weight products of conv, FC and RBF layers: connections
-  less the bias links; pooling and shape-only layers have none. This is what MAC counters
-  report (torchvision's AlexNet: 714,188,480).
+Build a network from :func:`conv`, :func:`pool`, :func:`adaptive_pool`, :func:`fc`, :func:`rbf`
+and the shape-only layers (:func:`flatten`, :func:`lrn`, :func:`dropout`, :func:`act`), then
+:func:`account` for it from an input shape. The conventions are in :mod:`course_lib.size`.
 
 >>> table = account([conv(1, 6, 5, bias=False), pool(2), flatten(), fc(1176, 10, bias=False)], (1, 32, 32))
 >>> [(r.name, r.units, r.weights, r.connections) for r in table.rows]
@@ -33,37 +11,17 @@ Conventions (applied to every layer, in ``account`` and in ``from_torch`` alike)
 from __future__ import annotations
 
 import math
-import numbers
-from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
 
-from ._checks import (_describe, check_choice, check_int, check_kernel_fits, check_pool_padding, check_shape,
-                      check_tuple)
+from course_lib._checks import (_describe, check_choice, check_int, check_kernel_fits, check_pool_padding,
+                                check_shape, check_tuple)
+from course_lib.size.table import Row, SizeTable
 
-__all__ = ["Conv", "Pool", "AdaptivePool", "FC", "RBF", "ShapeOnly", "Row", "SizeTable", "Memory",
-           "conv", "pool", "adaptive_pool", "fc", "rbf", "flatten", "lrn", "dropout", "act",
-           "account", "from_torch", "training_operations", "memory"]
-
-FIELDS = ("units", "weights", "biases", "params", "connections", "multiply_adds")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One layer of a :class:`SizeTable` (``params`` is computed: weights + biases)."""
-    name: str
-    kind: str
-    output_shape: tuple[int, ...]
-    units: int
-    weights: int
-    biases: int
-    params: int = field(init=False)
-    connections: int
-    multiply_adds: int
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", self.weights + self.biases)
+__all__ = ["Conv", "Pool", "AdaptivePool", "FC", "RBF", "ShapeOnly", "SPECS",
+           "conv", "pool", "adaptive_pool", "fc", "rbf", "flatten", "lrn", "dropout", "act", "account"]
 
 
 def _out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
@@ -358,106 +316,6 @@ def act(name: str | None = None) -> ShapeOnly:
     return ShapeOnly("act", name)
 
 
-# --------------------------------------------------------------------------- the table
-
-@dataclass(frozen=True)
-class SizeTable:
-    """Units, weights and connections of a network, one :class:`Row` per layer."""
-    rows: tuple[Row, ...]
-    input_shape: tuple[int, ...]
-    title: str = ""
-
-    @property
-    def input_units(self) -> int:
-        """The input image's values (not a layer, so not in ``total("units")``)."""
-        return math.prod(self.input_shape)
-
-    def total(self, field: str, kinds: Iterable[str] | None = None) -> int:
-        """Sum of ``field`` over all rows, or over the rows whose kind is in ``kinds``.
-
-        >>> t = account([conv(1, 6, 5), pool(2), flatten(), fc(1176, 10)], (1, 32, 32))
-        >>> t.total("params"), t.total("units", kinds=["conv", "fc"])
-        (11926, 4714)
-        """
-        check_choice(field, FIELDS, "field", "SizeTable.total")
-        wanted = None if kinds is None else set(kinds)
-        return sum(getattr(r, field) for r in self.rows if wanted is None or r.kind in wanted)
-
-    def share(self, field: str, kinds: Iterable[str]) -> float:
-        """The fraction of ``total(field)`` in layers of the given kinds (0 if the total is 0)."""
-        whole = self.total(field)
-        return self.total(field, kinds) / whole if whole else 0.0
-
-    def __getitem__(self, key: int | str) -> Row:
-        if isinstance(key, str):
-            for row in self.rows:
-                if row.name == key:
-                    return row
-            raise KeyError(f"SizeTable: no layer named {key!r}; layers: {[r.name for r in self.rows]}")
-        return self.rows[key]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self) -> Iterator[Row]:
-        return iter(self.rows)
-
-    def _cells(self) -> tuple[list[str], list[list[str]]]:
-        head = ["layer", "kind", "output", "units", "weights", "biases", "params", "connections", "mult-adds"]
-        body = [[r.name, r.kind, "×".join(map(str, r.output_shape)), *(f"{getattr(r, f):,}" for f in FIELDS)]
-                for r in self.rows]
-        body.append(["total", "", f"input {'×'.join(map(str, self.input_shape))}",
-                     *(f"{self.total(f):,}" for f in FIELDS)])
-        return head, body
-
-    def to_markdown(self) -> str:
-        """The table as GitHub markdown (Jupyter shows it through ``_repr_markdown_``)."""
-        head, body = self._cells()
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 6) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return (f"**{self.title}**\n\n" if self.title else "") + "\n".join(lines)
-
-    _repr_markdown_ = to_markdown
-
-    def __str__(self) -> str:
-        head, body = self._cells()
-        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-        fmt = lambda row: "  ".join(c.ljust(w) if i < 3 else c.rjust(w)  # noqa: E731
-                                    for i, (c, w) in enumerate(zip(row, widths)))
-        lines = [fmt(head), "  ".join("-" * w for w in widths), *map(fmt, body[:-1]),
-                 "  ".join("-" * w for w in widths), fmt(body[-1])]
-        return "\n".join(([self.title] if self.title else []) + lines)
-
-    def plot(self, ax: Any = None) -> Any:
-        """Bars of each layer's share of all units, params and connections; returns the Figure.
-
-        Shares (not raw counts) put three very different scales on one axis, and show the
-        rule of thumb: the conv layers hold most units and connections, the FC layers most weights.
-        """
-        from matplotlib.figure import Figure
-
-        rows = [r for r in self.rows if r.units or r.params or r.connections]
-        if ax is None:
-            fig = Figure(figsize=(max(6.0, 0.7 * len(rows) + 2), 3.8), layout="constrained")
-            ax = fig.add_subplot()
-        fig = ax.figure
-        x = np.arange(len(rows))
-        for i, (f, colour) in enumerate((("units", "tab:blue"), ("params", "tab:orange"),
-                                         ("connections", "tab:green"))):
-            whole = self.total(f) or 1
-            ax.bar(x + (i - 1) * 0.27, [100 * getattr(r, f) / whole for r in rows], 0.27,
-                   label=f"{f} ({self.total(f):,})", color=colour)
-        ax.set_xticks(x, [f"{r.name}\n{r.kind}" for r in rows])
-        ax.set_ylabel("share of the network's total (%)")
-        conv, dense = ("conv",), ("fc", "rbf")
-        ax.set_title(f"{self.title or 'where the units, params and connections are'}\n"
-                     f"conv layers: {self.share('units', conv):.0%} of units, "
-                     f"{self.share('connections', conv):.0%} of connections; "
-                     f"FC layers: {self.share('params', dense):.0%} of params", fontsize="medium")
-        ax.legend(frameon=False)
-        return fig
-
-
 def account(layers: Sequence[Any], input_shape: Sequence[int], title: str = "") -> SizeTable:
     """Walk ``layers`` (specs from :func:`conv`, :func:`pool`, :func:`fc`, ...) from an input of
     ``input_shape`` (C, H, W) — or (C, L), (C, D, H, W), (features,) — and count every layer.
@@ -487,71 +345,3 @@ def _input_shape(input_shape: Any, func: str) -> tuple[int, ...]:
         raise TypeError(f"{func}: argument 'input_shape' must be a sequence of ints like (1, 32, 32), "
                         f"got {_describe(input_shape)}.")
     return tuple(check_int(n, "input_shape", func, 1) for n in input_shape)
-
-
-# --------------------------------------------------------------------------- costs
-
-def training_operations(connections: int, examples: int, epochs: int, ops_per_connection: int = 3) -> int:
-    """The lectures' estimate of training work: connections × examples × epochs × ops.
-
-    About 3 multiply-adds per connection and example: 1 in the forward pass, 2 in the backward
-    pass (one for the input's gradient, one for the weight's).
-
-    >>> training_operations(64_660, 7_291, 23)  # LeCun et al. 1989: 23 passes over 7,291 digits
-    32529088140
-    """
-    func = "training_operations"
-    values = [check_int(v, a, func, 0) for v, a in ((connections, "connections"), (examples, "examples"),
-                                                    (epochs, "epochs"), (ops_per_connection, "ops_per_connection"))]
-    return math.prod(values)
-
-
-@dataclass(frozen=True)
-class Memory:
-    """Bytes for one training step: stored activations (input included) and the parameters."""
-    activations: int
-    parameters: int
-
-    @property
-    def total(self) -> int:
-        return self.activations + self.parameters
-
-
-def _itemsize(dtype: Any) -> int:
-    if isinstance(dtype, numbers.Integral) and not isinstance(dtype, bool):
-        return check_int(dtype, "dtype", "memory", 1)
-    size = getattr(dtype, "itemsize", None)  # torch.dtype and np.dtype both have it
-    if isinstance(size, int):
-        return size
-    try:
-        return np.dtype(dtype).itemsize
-    except TypeError:
-        raise TypeError(f"memory: argument 'dtype' must be a torch or NumPy dtype, a dtype name or a "
-                        f"byte size, got {_describe(dtype)}.") from None
-
-
-def memory(table: SizeTable, batch_size: int = 1, dtype: Any = "float32") -> Memory:
-    """Activation bytes = (input units + units) × batch × itemsize; parameter bytes = params × itemsize.
-
-    This is the lectures' count: one stored value per unit. Frameworks store somewhat more
-    (e.g. ReLU and LRN outputs separately) and training also keeps a gradient for every
-    parameter (and optimizer state: momentum adds another copy).
-
-    >>> m = memory(account([fc(784, 10)], (784,)), batch_size=100)
-    >>> m.activations, m.parameters
-    (317600, 31400)
-    """
-    if not isinstance(table, SizeTable):
-        raise TypeError(f"memory: argument 'table' must be a SizeTable (from account or from_torch), "
-                        f"got {_describe(table)}.")
-    batch_size = check_int(batch_size, "batch_size", "memory", 1)
-    size = _itemsize(dtype)
-    return Memory((table.input_units + table.total("units")) * batch_size * size,
-                  table.total("params") * size)
-
-
-from .size_torch import from_torch  # noqa: E402  (accounting of torch models, by forward hooks)
-from .size_presets import *  # noqa: E402,F401,F403  (the published networks; they use the specs above)
-from .size_presets import __all__ as _presets_all  # noqa: E402
-
-__all__ += _presets_all

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from course_lib._checks import check_int, check_positive_number, check_shape
-from course_lib.gpu_conv_layer import _col2im, _float_dtype, _same_device
-from course_lib.gpu_conv_layer import _read_tensor as _read_any_tensor
+from course_lib.gpu.conv_layer import _col2im, _float_dtype, _same_device
+from course_lib.gpu.conv_layer import _read_tensor as _read_any_tensor
 from course_lib.pool import _LAYOUT, _Pool, _geometry
 
 __all__ = ["max_pool2d", "avg_pool2d", "lp_pool2d", "max_pool1d", "avg_pool1d",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from ._checks import _describe
-from .size import (AdaptivePool, Row, ShapeOnly, SizeTable, _input_shape, act, adaptive_pool, conv, dropout,
-                   fc, flatten, lrn, pool)
+from course_lib._checks import _describe
+from course_lib.size.layers import (ShapeOnly, _input_shape, act, adaptive_pool, conv, dropout, fc,
+                                    flatten, lrn, pool)
+from course_lib.size.table import Row, SizeTable
 
 __all__ = ["from_torch"]
 _PROBE_LIMIT = 2 ** 27  # Jacobian entries we are willing to probe for one unknown layer

@@ -10,8 +10,8 @@ Each is computed three ways, each one the method itself rather than a call to a 
 * matrix: build the (doubly-block) Toeplitz matrix of the kernel and multiply.
 
 ``correlate1d`` / ``correlate2d`` slide the kernel *without* flipping it: that is what a conv-net
-layer computes. The layer itself (im2col, ``conv2d_layer`` and its backward pass) lives in
-``course_lib.conv_layer`` and is importable from here as well.
+layer computes. The layer itself (im2col, ``conv2d_layer`` and its backward pass) lives next door,
+in :mod:`course_lib.conv.layer`; import both from :mod:`course_lib.conv`.
 
 Modes ("full" is the default everywhere):
 
@@ -32,15 +32,11 @@ from numpy.typing import ArrayLike
 
 from course_lib._checks import (check_int, check_mode, check_tuple, check_valid_overlap,
                                 result_dtype, to_numeric_array)
-from course_lib.conv_layer import (col2im, conv1d_layer, conv1d_layer_backward, conv2d_layer,
-                                   conv2d_layer_backward, conv_output_size, im2col)
 
 __all__ = [
     "conv1d_translate_scale", "conv1d_flip_filter", "conv1d_matrix", "conv_matrix_1d",
     "conv2d_translate_scale", "conv2d_flip_filter", "conv2d_matrix", "conv_matrix_2d",
     "correlate1d", "correlate2d",
-    "conv_output_size", "im2col", "col2im",
-    "conv2d_layer", "conv2d_layer_backward", "conv1d_layer", "conv1d_layer_backward",
 ]
 
 

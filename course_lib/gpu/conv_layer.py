@@ -1,6 +1,6 @@
 """The convolution layer in torch: im2col (``F.unfold``), one matrix product, col2im (``F.fold``).
 
-The functions of :mod:`course_lib.conv_layer`, on tensors, on whatever device they live on;
+The functions of :mod:`course_lib.conv.layer`, on tensors, on whatever device they live on;
 import them from :mod:`course_lib.gpu`. A layer computes a batched cross-correlation, exactly
 as ``torch.nn.functional.conv2d``::
 
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from course_lib._checks import (check_array, check_groups, check_int, check_kernel_fits,
                                 check_multiple, check_shape, check_tensor, check_tuple)
-from course_lib.conv_layer import _output_shape, _resolve_padding, _unfold_arguments, conv_output_size
+from course_lib.conv.layer import _output_shape, _resolve_padding, _unfold_arguments, conv_output_size
 
 __all__ = ["conv_output_size", "im2col", "col2im", "conv2d_layer", "conv2d_layer_backward",
            "conv1d_layer", "conv1d_layer_backward"]

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._checks import check_int, to_numeric_array
+from course_lib._checks import check_int, to_numeric_array
 
 __all__ = ["learning_curves", "confusion_matrix", "plot_confusion_matrix", "show_mistakes",
            "show_filters"]

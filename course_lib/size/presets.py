@@ -21,9 +21,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._checks import check_int
-from .size import (Conv, Pool, SizeTable, account, adaptive_pool, conv, dropout, fc, flatten, lrn, pool, rbf,
-                   training_operations)
+from course_lib._checks import check_int
+from course_lib.size.layers import (Conv, Pool, account, adaptive_pool, conv, dropout, fc, flatten, lrn, pool,
+                                    rbf)
+from course_lib.size.table import SizeTable, training_operations
 
 __all__ = ["lenet5_lecture", "lenet5_1998", "lenet5_modern", "lenet1989", "alexnet2012",
            "alexnet_torchvision", "vgg16", "LENET5_C3_TABLE", "receptive_field", "StackVsSingle",
