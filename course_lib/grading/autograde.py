@@ -19,6 +19,7 @@ file and the CSV export say why.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -52,9 +53,33 @@ def snapshot_gradebook(db: Path, dest: Path) -> None:
 
 
 def submissions(root: Path, assignment: str, students: Iterable[str] | None = None) -> list[str]:
-    """Students who have ``submitted/<student>/<assignment>/``, sorted."""
-    wanted = set(students) if students else None
-    found = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    """Students who have ``submitted/<student>/<assignment>/``, sorted.
+
+    A folder whose name is not a safe student id (``.status``, ``..``, a dotfile, ...; see
+    :mod:`course_lib.grading.ids`) or that is a symbolic link is skipped, with a line on
+    stderr saying why: it is never graded, so its name never becomes a path elsewhere.
+    A requested ``students`` id that is not safe raises ``ValueError``.
+    """
+    import sys
+
+    from .ids import check_assignment_id, check_student_id, is_safe_student_id
+
+    check_assignment_id(assignment)
+    wanted = {check_student_id(s, "--student") for s in students} if students else None
+    found = []
+    base = Path(root) / "submitted"
+    for entry in sorted(base.iterdir()) if base.is_dir() else []:
+        folder = entry / assignment
+        if not (entry.is_dir() and folder.is_dir()):
+            continue
+        if not is_safe_student_id(entry.name):
+            print(f"Skipping {folder}: {entry.name!r} is not a valid student id",
+                  file=sys.stderr, flush=True)
+        elif entry.is_symlink() or folder.is_symlink():
+            print(f"Skipping {folder}: a symbolic link, not a submission folder",
+                  file=sys.stderr, flush=True)
+        else:
+            found.append(entry.name)
     return [s for s in found if wanted is None or s in wanted]
 
 
@@ -153,12 +178,14 @@ def merge_result(root: Path, result: dict[str, Any], db_url: str) -> None:
     private_db = f"sqlite:///{course / 'gradebook.db'}"
     dest = root / "autograded" / student / assignment
     was_failed = (read_status(root, assignment, student) or {}).get("status") == STATUS_FAILED
-    with warnings.catch_warnings(), Gradebook(db_url) as real, Gradebook(private_db) as private:
+    graded = bool(result.get("course")) and (course / "gradebook.db").is_file()
+    with warnings.catch_warnings(), Gradebook(db_url) as real, contextlib.ExitStack() as stack:
         warnings.simplefilter("ignore")  # SQLAlchemy chatter from nbgrader's own API
+        private = stack.enter_context(Gradebook(private_db)) if graded else None
         real.update_or_create_student(student)
         try:
-            psub = private.find_submission(assignment, student)
-            timestamp = psub.timestamp
+            psub = private.find_submission(assignment, student) if private else None
+            timestamp = psub.timestamp if psub else None
         except MissingEntry:
             psub, timestamp = None, None
         real.update_or_create_submission(assignment, student, timestamp=timestamp)
@@ -204,30 +231,52 @@ def ensure_in_gradebook(root: Path, assignment: str) -> None:
     generate(root, [assignment])
 
 
+def machine_problem(root: Path, assignment: str, config_overrides: dict | None) -> str | None:
+    """What keeps this machine from grading fairly (no sandbox, wrong course_lib, no data)."""
+    from traitlets.config import Config, PyFileConfigLoader
+
+    from course_lib.grading.preflight import preflight
+    from course_lib.grading.sandbox import choose_backend, interpreter_is_world_readable
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    cfg.merge(Config(config_overrides or {}))
+    try:
+        backend = choose_backend(cfg.SandboxedExecute.get("backend", "auto"))
+    except RuntimeError as err:
+        return str(err)
+    if backend == "setpriv" and root.stat().st_mode & 0o007:
+        return (f"the setpriv fallback isolates by file permissions, but {root} is open to "
+                f"other users: `chmod 700 {root}`, or install bubblewrap")
+    if backend == "setpriv" and not interpreter_is_world_readable():
+        return ("the setpriv fallback runs the kernel as a uid with no rights, which cannot read "
+                "this Python installation: install bubblewrap, or Python every user can read")
+    return preflight(cfg, assignment)
+
+
 def autograde(root: Path, assignment: str, students: Iterable[str] | None = None,
               jobs: int | None = None, config_overrides: dict | None = None,
               progress: bool = True) -> list[dict[str, Any]]:
     """Autograde every (or some) submission of ``assignment``; return one result per student."""
     from .release import ensure_tool_path
-    from .sandbox import choose_backend, interpreter_is_world_readable
 
     ensure_tool_path()
     root = Path(root).resolve()
-    backend = choose_backend((config_overrides or {}).get("SandboxedExecute", {}).get("backend", "auto"))
-    if backend == "setpriv" and root.stat().st_mode & 0o007:
-        raise RuntimeError(f"The setpriv fallback isolates by file permissions, but {root} is "
-                           f"open to other users: `chmod 700 {root}`, or install bubblewrap.")
-    if backend == "setpriv" and not interpreter_is_world_readable():
-        raise RuntimeError("The setpriv fallback runs the kernel as a uid with no rights, which "
-                           "cannot read this Python installation: install bubblewrap, or "
-                           "Python where every user can read it.")
     ensure_in_gradebook(root, assignment)
     who = submissions(root, assignment, students)
     if not who:
         return []
+    db_url = f"sqlite:///{root / 'gradebook.db'}"
+    problem = machine_problem(root, assignment, config_overrides)
+    if problem:  # never a student's 0: every submission waits, failed, with the reason
+        results = [{"student": s, "assignment": assignment, "status": STATUS_FAILED, "notes": [],
+                    "course": "", "reason": f"not graded: {problem}", "log": ""} for s in who]
+        for result in results:
+            merge_result(root, result, db_url)
+        if progress:
+            print(f"Not grading {assignment}: {problem}", flush=True)
+        return results
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(who)))
     workspace = Path(tempfile.mkdtemp(prefix=f"autograde-{assignment}-"))  # mode 700
-    db_url = f"sqlite:///{root / 'gradebook.db'}"
     try:
         template = workspace / "template.db"
         snapshot_gradebook(root / "gradebook.db", template)

@@ -28,9 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from .limits import SandboxLimits, apply_rlimits, count_user_tasks
-from .sandbox import (SANDBOX_ROOT, bwrap_command, choose_backend, kill_uid, python_paths,
-                      setpriv_prefix)
+from course_lib.grading.limits import SandboxLimits, apply_rlimits, count_user_tasks
+from course_lib.grading.sandbox import (SANDBOX_ROOT, bwrap_command, choose_backend, kill_uid, python_command,
+                                        python_paths, setpriv_prefix)
+
+# What a submission's folder may bring into the sandbox besides the notebook: data, never code
+# (a shipped numpy.py or course_lib/ must not shadow the installed ones).
+DATA_SUFFIXES = {".npy", ".npz", ".csv", ".tsv", ".txt", ".json", ".png", ".jpg", ".jpeg",
+                 ".gif", ".bmp", ".pt", ".md", ".gz"}
 
 SIGNAL_REASONS = {
     signal.SIGXCPU: "it used up its CPU time limit ({cpu} s)",
@@ -67,8 +72,9 @@ def _parse(argv: list[str]) -> tuple[str, list[str]]:
 
 
 def _copy_workdir(source: Path, dest: Path, max_bytes: int, max_total: int = 1 << 30) -> None:
-    """Copy the notebook's folder, leaving out notebooks, links, over-large files, and the
-    scratch folder itself (when the notebook's folder contains it)."""
+    """Copy the data files of the notebook's folder (see DATA_SUFFIXES), leaving out notebooks,
+    code, links, over-large files, and the scratch folder itself (when the notebook's folder
+    contains it)."""
     dest.mkdir(parents=True, exist_ok=True)
     skip = os.path.realpath(dest.parent)
     total = 0
@@ -80,7 +86,7 @@ def _copy_workdir(source: Path, dest: Path, max_bytes: int, max_total: int = 1 <
         (dest / rel).mkdir(parents=True, exist_ok=True)
         for name in files:
             path = Path(root) / name
-            if name.endswith(".ipynb") or path.is_symlink():
+            if path.suffix.lower() not in DATA_SUFFIXES or path.is_symlink():
                 continue
             size = path.stat().st_size
             if size > max_bytes or total + size > max_total:
@@ -169,10 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
     }
     env.update({name: os.environ[name] for name in limits.env if name in os.environ})
-    program = [sys.executable, "-m", "ipykernel_launcher", "-f", f"{inside}/kernel.json", *extra]
+    program = [*python_command("from ipykernel import kernelapp; kernelapp.launch_new_instance()"),
+               "-f", f"{inside}/kernel.json", "--IPKernelApp.ignore_cwd=True", *extra]
 
     if backend.startswith("bwrap"):
-        readonly = sorted(set(python_paths()) | set(limits.expanded_readonly_paths()))
+        readonly = sorted({(p, p) for p in python_paths()} | set(limits.expanded_readonly_paths()))
         cmd = bwrap_command(program, str(scratch), readonly, [socket_dir] if socket_dir else [],
                             env, uid if backend == "bwrap-root" else None)
         cwd = None

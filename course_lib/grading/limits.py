@@ -36,6 +36,7 @@ class SandboxLimits:
     wall_seconds: int = 900        # whole kernel lifetime; the wrapper kills it after that
     readonly_paths: tuple[str, ...] = ()   # extra folders to show read-only (e.g. a data set)
     env: tuple[str, ...] = ()      # names of environment variables passed into the sandbox
+    required_env: tuple[str, ...] = ()  # of those, the ones grading cannot do without (data)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> "SandboxLimits":
@@ -46,7 +47,7 @@ class SandboxLimits:
         if unknown:
             raise ValueError(f"SandboxLimits: unknown limit(s) {unknown}; expected some of "
                              f"{sorted(names)}.")
-        for key in ("readonly_paths", "env"):
+        for key in ("readonly_paths", "env", "required_env"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
@@ -60,14 +61,20 @@ class SandboxLimits:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def expanded_readonly_paths(self) -> list[str]:
-        """``readonly_paths`` with ``$VARS`` and ``~`` expanded; unset variables are dropped."""
-        paths = []
+    def expanded_readonly_paths(self) -> list[tuple[str, str]]:
+        """``readonly_paths`` with ``$VARS`` and ``~`` expanded, as (real path, shown path).
+
+        A path reached through a symbolic link is shown at both its own and its real path, so
+        ``$COURSE_DATA_DIR`` works inside the sandbox whichever of the two the kernel uses.
+        Unset variables and missing folders are dropped (the preflight reports them).
+        """
+        pairs = []
         for raw in self.readonly_paths:
             path = os.path.expanduser(os.path.expandvars(raw))
             if "$" not in path and os.path.exists(path):
-                paths.append(os.path.realpath(path))
-        return paths
+                real, shown = os.path.realpath(path), os.path.abspath(path)
+                pairs += [(real, real)] + ([(real, shown)] if shown != real else [])
+        return pairs
 
 
 def count_user_tasks(uid: int) -> int:

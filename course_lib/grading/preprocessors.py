@@ -1,4 +1,4 @@
-"""nbgrader preprocessors of the course: the sandboxed Execute, and two small grading fixes.
+"""nbgrader preprocessors of the course: the sandboxed Execute, and small grading fixes.
 
 ``SandboxedExecute``
     nbgrader's ``Execute``, but the kernel is the sandbox wrapper
@@ -6,6 +6,11 @@
     gets the assignment's limits, and leaves a verdict: which cells hit a limit, or why the
     kernel died or hung. The verdict goes to the JSON-lines file named by
     ``$COURSE_GRADING_VERDICT`` (the parallel driver sets it) and to the log.
+
+    Only the student's cells run in the kernel. Every test cell runs in this process
+    (:func:`course_lib.grading.remote.run_test_cell`), which asks the kernel for data and calls
+    through the bridge (:mod:`course_lib.grading.bridge`): its outputs are written here, from
+    the grader's own verdict, so no student code can forge them.
 
 ``StderrIsNotFailure``
     nbgrader scores a test cell 0 as soon as anything reaches stderr, so a library warning
@@ -23,20 +28,25 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import run_sync
+from nbclient.util import ensure_async, run_sync
+from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Dict, Int, Unicode
 
-from .limits import SandboxLimits
+from course_lib.grading.bridge import MIME as BRIDGE_MIME
+from course_lib.grading.limits import SandboxLimits
+from course_lib.grading.sandbox import python_command
+from course_lib.grading.remote import KernelGone, KernelLine, RemoteTimeout, run_test_cell
+from course_lib.grading.testing import GraderFault
 
 KERNEL_NAME = "course-sandbox"
 
@@ -45,8 +55,10 @@ def write_kernelspec(folder: Path) -> Path:
     """Write the ``course-sandbox`` kernelspec into ``folder/kernels/`` and return its folder."""
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "course_lib.grading.kernel", "-f",
-                     "{connection_file}"],
+    # Not `python -m`: that would put the submission's folder first on sys.path, and a shipped
+    # course_lib/grading/kernel.py would run here, as the grader, before any sandbox exists.
+    boot = python_command("from course_lib.grading.kernel import main; sys.exit(main())")
+    spec = {"argv": [*boot, "-f", "{connection_file}"],
             "display_name": "Python 3 (course sandbox)", "language": "python",
             "interrupt_mode": "signal", "metadata": {"debugger": False}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
@@ -140,9 +152,16 @@ class SandboxedExecute(Execute):
         self._sockets = Path(tempfile.mkdtemp(prefix="course-kernel-"))
         self._status = self._tmp / "kernel-status.jsonl"
         self._timed_out: list[str] = []
+        self._faults: list[str] = []
+        self._line = KernelLine(self._ask_kernel, timeout=self._cell_timeout)
         verdict = {"notebook": notebook, "student": student, "failure": None}
         try:
             nb, resources = super().preprocess(nb, resources, km)
+            if self._faults:
+                verdict["failure"] = "the grading machine: " + "; ".join(self._faults)
+        except KernelGone as gone:
+            verdict["failure"] = _last_exit(self._status) or str(gone)
+            raise DeadKernelError(verdict["failure"]) from None
         except DeadKernelError:
             verdict["failure"] = _last_exit(self._status) or "the kernel died"
             raise
@@ -158,6 +177,7 @@ class SandboxedExecute(Execute):
             raise
         else:
             verdict["limits_hit"] = self._limits_hit(nb)
+            verdict["student_printed"] = self._line.printed
         finally:
             _append_verdict(verdict)
             if verdict["failure"]:
@@ -170,7 +190,74 @@ class SandboxedExecute(Execute):
         # Execute.preprocess re-runs NotebookClient.__init__, which puts back the configured
         # Execute.timeout; the assignment's own cell timeout must win, so set it per cell.
         self.timeout = self._cell_timeout
+        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+            return self._judge(cell), resources
         return super().preprocess_cell(cell, resources, index)
+
+    # ------------------------------------------------------------------ test cells, judged here
+
+    def _judge(self, cell):
+        """Run a test cell in this process; its outputs are the grader's verdict, nothing else."""
+        label = self._cell_label(cell)
+        try:
+            verdict = run_test_cell(cell.source, self._line, label)
+        except GraderFault as fault:
+            self._faults.append(f"{label}: {fault}")
+            verdict = None
+        cell.outputs = []
+        cell.execution_count = None
+        if verdict is not None and verdict.printed:
+            cell.outputs.append(new_output("stream", name="stdout", text=verdict.printed))
+        if verdict is None:
+            cell.outputs.append(new_output("error", ename="GraderFault", evalue="not graded: "
+                                           "the grading machine has a problem (see the status)",
+                                           traceback=["GraderFault: not graded"]))
+        elif not verdict.passed:
+            message = verdict.message[:4000]
+            cell.outputs.append(new_output("error", ename=verdict.ename, evalue=message,
+                                           traceback=[f"{verdict.ename}: {message}"]))
+        return cell
+
+    def _ask_kernel(self, code: str, timeout: float) -> str | None:
+        return run_sync(self._async_ask_kernel)(code, timeout)
+
+    async def _async_ask_kernel(self, code: str, timeout: float) -> str | None:
+        """Execute the bridge's ``code``; return the text of its reply (None if it sent none)."""
+        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False,
+                                 stop_on_error=False)
+        deadline, reply, interrupted = time.monotonic() + timeout, None, False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if interrupted:  # it ignored the interrupt too: the kernel is hung
+                    raise KernelGone(f"the kernel hung: a graded call ran past {timeout:g} s "
+                                     f"and did not respond to the interrupt")
+                await ensure_async(self.km.interrupt_kernel())
+                deadline, interrupted = time.monotonic() + 10, True
+                continue
+            try:
+                msg = await self.kc.get_iopub_msg(timeout=min(remaining, 1.0))
+            except queue.Empty:
+                if not await ensure_async(self.km.is_alive()):
+                    raise KernelGone("the kernel died during a graded call") from None
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            content = msg.get("content", {})
+            if msg["msg_type"] == "display_data" and reply is None:
+                reply = content.get("data", {}).get(BRIDGE_MIME)
+            elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
+                break
+        while True:  # the shell reply, so that it cannot be mistaken for the next cell's
+            try:
+                msg = await self.kc.get_shell_msg(timeout=5)
+            except queue.Empty:
+                break
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                break
+        if interrupted:
+            raise RemoteTimeout(f"your code ran longer than {timeout:g} s and was stopped")
+        return reply
 
     def _limits_hit(self, nb) -> list[str]:
         """Cells stopped by the time limit or by the memory limit (the kernel survived)."""

@@ -57,11 +57,24 @@ def choose_backend(requested: str = "auto") -> str:
 
 def python_paths() -> list[str]:
     """Folders the kernel's interpreter needs: the base installation, the venv, course_lib."""
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+             os.path.join(course_lib_parent(), "course_lib")}
+    return sorted(paths)
+
+
+def course_lib_parent() -> str:
+    """The folder holding the grader's own ``course_lib``: the kernel must import that one."""
     import course_lib
 
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
-             os.path.realpath(Path(course_lib.__file__).parent)}
-    return sorted(paths)
+    return os.path.dirname(os.path.realpath(Path(course_lib.__file__).parent))
+
+
+def python_command(bootstrap: str) -> list[str]:
+    """Run ``bootstrap`` in isolated mode (``-I``): neither the working folder nor PYTHONPATH
+    is on ``sys.path``, so a ``numpy.py`` or ``course_lib/`` in a submission shadows nothing.
+    The grader's own ``course_lib`` is put first, explicitly."""
+    return [sys.executable, "-I", "-c",
+            f"import sys; sys.path.insert(0, {course_lib_parent()!r}); {bootstrap}"]
 
 
 def _ancestors(path: str) -> list[str]:
@@ -84,12 +97,13 @@ def _system_binds() -> list[str]:
     return args
 
 
-def bwrap_command(program: Sequence[str], scratch: str, readonly: Sequence[str],
+def bwrap_command(program: Sequence[str], scratch: str, readonly: Sequence[str | tuple[str, str]],
                   writable_same_path: Sequence[str], env: dict[str, str],
                   drop_to_uid: int | None) -> list[str]:
     """A bubblewrap command line that runs ``program`` with only the given folders visible.
 
-    ``scratch`` appears as :data:`SANDBOX_ROOT` (read-write); ``readonly`` and
+    ``scratch`` appears as :data:`SANDBOX_ROOT` (read-write); ``readonly`` (paths, or pairs of
+    host path and the path the sandbox shows it at) and
     ``writable_same_path`` keep their host paths (the kernel's IPC sockets must have the same
     path on both sides). With ``drop_to_uid``, bubblewrap runs privileged and ``setpriv`` drops
     to that uid inside; without it, bubblewrap makes a user namespace itself.
@@ -103,15 +117,16 @@ def bwrap_command(program: Sequence[str], scratch: str, readonly: Sequence[str],
     args += _system_binds()
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     # bubblewrap creates missing parents as 0700 root folders; the dropped uid must traverse them.
-    wanted = list(readonly) + list(writable_same_path) + [SANDBOX_ROOT + "/x"]
+    readonly = [(p, p) if isinstance(p, str) else tuple(p) for p in readonly]
+    wanted = [shown for _, shown in readonly] + list(writable_same_path) + [SANDBOX_ROOT + "/x"]
     made: set[str] = set()
     for path in wanted:
         for parent in _ancestors(path):
             if parent not in made and parent not in ("/usr", "/tmp", "/proc", "/dev"):
                 made.add(parent)
                 args += ["--perms", "0755", "--dir", parent]
-    for path in readonly:
-        args += ["--ro-bind", path, path]
+    for host, shown in readonly:
+        args += ["--ro-bind", host, shown]
     for path in writable_same_path:
         args += ["--bind", path, path]
     args += ["--bind", scratch, SANDBOX_ROOT, "--chdir", f"{SANDBOX_ROOT}/work"]

@@ -1,0 +1,127 @@
+"""The kernel's end of the line to the grader: it answers requests with data, never with code.
+
+The grader (:mod:`course_lib.grading.remote`) runs every test cell in its own process. When a
+test needs something the student defined, it sends the kernel one request, as a single call of
+:func:`answer` with a JSON string, and reads the reply from a display message of the mimetype
+:data:`MIME`. The kernel never sees a test's source, only the inputs of the calls it is asked to
+make. What student code prints during a call is counted and dropped here: it never reaches the
+grader's messages.
+
+Requests (JSON objects, with values in :mod:`~course_lib.grading.wire` format):
+
+* ``{"op": "describe", "names": [...]}``: for each name, ``missing``, ``module`` (its import
+  name), ``data`` (a copy of the value) or ``handle`` (an object that stays here);
+* ``{"op": "call", "target": H, "args": [...], "kwargs": {...}}``: call handle ``H``;
+* ``{"op": "getattr", "target": H, "name": "..."}``: read an attribute of handle ``H``;
+* ``{"op": "trace", ...}`` and ``{"op": "probe", ...}``: the questions of
+  :mod:`~course_lib.grading.probes` about a network, asked of one that lives here.
+
+Everything here runs in the student's process and could be replaced by student code. That is
+fine: the grader trusts nothing that comes back beyond its type, so tampering can only change
+the student's own answers, which the student could write anyway.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import types
+from typing import Any
+
+from course_lib.grading import wire
+
+MIME = "application/vnd.course-grader.reply+json"
+MAX_PRINTED = 4096
+_objects: dict[int, Any] = {}
+
+
+class _Counter(io.TextIOBase):
+    """A stdout that counts what student code prints and keeps none of it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, text: str) -> int:
+        self.count += len(text)
+        return len(text)
+
+
+def _keep(obj: Any) -> int:
+    """Keep ``obj`` here and return its handle id."""
+    _objects[id(obj)] = obj
+    return id(obj)
+
+
+def _no_handles(obj: Any) -> int:
+    raise wire.WireError("not data")
+
+
+def _resolve(handle: wire.Handle) -> Any:
+    try:
+        return _objects[handle.id]
+    except KeyError:
+        raise wire.WireError(f"no object with handle {handle.id}") from None
+
+
+def _namespace() -> dict[str, Any]:
+    from IPython import get_ipython
+
+    return get_ipython().user_ns
+
+
+def _describe(name: str) -> dict[str, Any]:
+    namespace = _namespace()
+    if not isinstance(name, str) or name not in namespace:
+        return {"kind": "missing"}
+    value = namespace[name]
+    if isinstance(value, types.ModuleType):
+        return {"kind": "module", "name": value.__name__}
+    try:
+        return {"kind": "data", "value": wire.encode(value, _no_handles)}
+    except wire.WireError:
+        return {"kind": "handle", "value": wire.encode(value, _keep)}
+
+
+def _call(target: Any, args: list, kwargs: dict) -> dict[str, Any]:
+    printed = _Counter()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        result = target(*args, **kwargs)
+    return {"value": wire.encode(result, _keep), "printed": printed.count}
+
+
+def _answer(request: str) -> dict[str, Any]:
+    message = json.loads(request)
+    op = message.get("op")
+    if op == "describe":
+        return {"names": {name: _describe(name) for name in message["names"]}}
+    target = _resolve(wire.Handle(int(message["target"]), "", True, False))
+    if op == "call":
+        args = wire.decode(message["args"], _resolve)
+        kwargs = wire.decode(message["kwargs"], _resolve)
+        return _call(target, list(args), dict(kwargs))
+    if op == "getattr":
+        return {"value": wire.encode(getattr(target, str(message["name"])), _keep)}
+    if op in ("trace", "probe"):  # questions about a network, answered where it lives
+        from course_lib.grading import probes
+
+        args = list(wire.decode(message["args"], _resolve))
+        if op == "trace":
+            return {"value": wire.encode(probes.layer_trace(target, *args), _keep)}
+        kwargs = dict(wire.decode(message["kwargs"], _resolve))
+        printed = _Counter()
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            result, info = probes.probed_call(target, *args, layer=message.get("layer"), **kwargs)
+        return {"value": wire.encode(result, _keep), "probe": wire.encode(info, _keep),
+                "printed": printed.count}
+    raise ValueError(f"unknown request {op!r}")
+
+
+def answer(request: str) -> None:
+    """Answer one request from the grader with a display message (the only way out)."""
+    from IPython.display import publish_display_data
+
+    try:
+        reply = {"ok": True, **_answer(request)}
+    except BaseException as err:  # noqa: BLE001  (a student's sys.exit or a grader's interrupt too)
+        reply = {"ok": False, "ename": type(err).__name__, "evalue": str(err)[:MAX_PRINTED]}
+    publish_display_data({MIME: json.dumps(reply, separators=(",", ":"))})
