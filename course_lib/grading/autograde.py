@@ -275,6 +275,9 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
         if progress:
             print(f"Not grading {assignment}: {problem}", flush=True)
         return results
+    if progress:  # say what the sandbox does not cap, once, before the first result
+        print("note: memory and CPU are capped per process (RLIMIT), not per submission: this "
+              "course sets up no cgroup (docs/instructor_guide.md).", flush=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(who)))
     workspace = Path(tempfile.mkdtemp(prefix=f"autograde-{assignment}-"))  # mode 700
     try:

@@ -116,12 +116,17 @@ def _answer(request: str) -> dict[str, Any]:
     raise ValueError(f"unknown request {op!r}")
 
 
+def reply(request: str) -> str:
+    """The JSON text answering one request; a failure of student code is an answer too."""
+    try:
+        message = {"ok": True, **_answer(request)}
+    except BaseException as err:  # noqa: BLE001  (a student's sys.exit or a grader's interrupt too)
+        message = {"ok": False, "ename": type(err).__name__, "evalue": str(err)[:MAX_PRINTED]}
+    return json.dumps(message, separators=(",", ":"))
+
+
 def answer(request: str) -> None:
     """Answer one request from the grader with a display message (the only way out)."""
     from IPython.display import publish_display_data
 
-    try:
-        reply = {"ok": True, **_answer(request)}
-    except BaseException as err:  # noqa: BLE001  (a student's sys.exit or a grader's interrupt too)
-        reply = {"ok": False, "ename": type(err).__name__, "evalue": str(err)[:MAX_PRINTED]}
-    publish_display_data({MIME: json.dumps(reply, separators=(",", ":"))})
+    publish_display_data({MIME: reply(request)})

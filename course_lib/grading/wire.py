@@ -52,7 +52,7 @@ def _npy(array: np.ndarray) -> str:
     if array.dtype.hasobject:
         raise WireError("arrays of Python objects cannot cross; use numbers")
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, array, allow_pickle=False)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
