@@ -65,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     elif args.command == "release":
         print(f"Released {_release.release(root, args.assignment, args.exchange)}")
-    elif args.command == "collect":
-        print(_release.collect(root, args.assignment))
-    elif args.command == "zip_collect":
-        print(_release.zip_collect(root, args.assignment, args.files))
+    elif args.command in ("collect", "zip_collect"):
+        report = _release.collect(root, args.assignment) if args.command == "collect" \
+            else _release.zip_collect(root, args.assignment, args.files)
+        print(report)
+        # Something refused needs the instructor's eyes: say so in the exit code too.
+        return 1 if any(line.startswith("REFUSED") for line in report.splitlines()) else 0
     elif args.command == "autograde":
         results = _autograde.autograde(root, args.assignment, args.student, args.jobs)
         print(_report.summary(results))

@@ -1,7 +1,8 @@
 """Statuses of autograded submissions, and the grade export that never hides a failure.
 
-Each autograded submission has a status file ``autograded/.status/<assignment>/<student>.json``
-(hidden from nbgrader's ``autograded/<student>/<assignment>`` globs):
+Each autograded submission has a status file ``grading_status/<assignment>/<student>.json`` in
+the course folder (outside ``autograded/``, so no student id can ever name that folder; the
+student id and the assignment name are checked by :mod:`course_lib.grading.ids` first):
 
 ``ok``      graded normally;
 ``limit``   graded, but a cell hit a limit (interrupted after the cell timeout, or MemoryError);
@@ -19,14 +20,19 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from .ids import check_assignment_id, check_student_id, is_safe_student_id
+
 STATUS_OK, STATUS_LIMIT, STATUS_FAILED = "ok", "limit", "failed"
 STATUS_MISSING, STATUS_UNKNOWN = "missing", "unknown"
 CSV_COLUMNS = ["assignment", "student_id", "status", "reason", "score", "max_score",
-               "needs_manual_grade", "timestamp", "notes"]
+               "needs_manual_grade", "needs_review", "timestamp", "notes"]
+STATUS_DIR = "grading_status"  # <root>/grading_status/<assignment>/<student>.json
 
 
 def status_path(root: Path, assignment: str, student: str) -> Path:
-    return Path(root) / "autograded" / ".status" / assignment / f"{student}.json"
+    """``<root>/grading_status/<assignment>/<student>.json``; ValueError for an unsafe id."""
+    return (Path(root) / STATUS_DIR / check_assignment_id(assignment)
+            / f"{check_student_id(student)}.json")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -41,7 +47,7 @@ def write_status(root: Path, result: dict[str, Any]) -> None:
     """Record one submission's status (the log tail goes alongside, for the instructor)."""
     path = status_path(root, result["assignment"], result["student"])
     keep = {k: result.get(k) for k in ("assignment", "student", "status", "reason", "notes",
-                                       "seconds")}
+                                       "review", "seconds")}
     _write_atomic(path, json.dumps(keep, indent=1) + "\n")
     if result.get("log"):
         _write_atomic(path.with_suffix(".log"), result["log"])
@@ -66,7 +72,15 @@ def rows(root: Path, assignments: Iterable[str] | None = None) -> list[dict[str,
             assignment = gb.find_assignment(name)
             for student in gb.students:
                 row = {"assignment": name, "student_id": student.id,
-                       "max_score": assignment.max_score, "notes": ""}
+                       "max_score": assignment.max_score, "notes": "", "needs_review": "no"}
+                if not is_safe_student_id(student.id):
+                    # never hidden, never scored, never used as a path: a human decides
+                    row.update(student_id=_cell_safe(student.id), status=STATUS_FAILED,
+                               reason=f"unsafe student id {student.id!r} in the gradebook "
+                               "(not graded; check who this is)", score="",
+                               needs_manual_grade=True, timestamp="")
+                    out.append(row)
+                    continue
                 status = read_status(root, name, student.id)
                 try:
                     sub = gb.find_submission(name, student.id)
@@ -82,6 +96,10 @@ def rows(root: Path, assignments: Iterable[str] | None = None) -> list[dict[str,
                                needs_manual_grade=sub.needs_manual_grade,
                                timestamp=sub.timestamp.isoformat() if sub.timestamp else "")
                     row["notes"] = "; ".join((status or {}).get("notes") or [])
+                    review = (status or {}).get("review") or []
+                    if review:  # the static scan found something: a person should look
+                        row["needs_review"] = "yes"
+                        row["notes"] = "; ".join([row["notes"], *review]).strip("; ")
                     if status is None and any(nb.flagged for nb in sub.notebooks):
                         # the autograder flags what it could not grade; keep saying so
                         row.update(status=STATUS_FAILED, reason="flagged by the autograder "
@@ -90,6 +108,11 @@ def rows(root: Path, assignments: Iterable[str] | None = None) -> list[dict[str,
                         row["score"] = ""  # no trustworthy score: never an ordinary 0
                 out.append(row)
     return out
+
+
+def _cell_safe(text: str) -> str:
+    """Keep a spreadsheet from reading a cell as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def export_csv(root: Path, dest: Path, assignments: Iterable[str] | None = None) -> int:
