@@ -52,6 +52,9 @@ def demos() -> dict[str, tuple[widgets.LiveDemo, list[dict]]]:
                              [dict(shift=s, kernel_size=k) for s in range(7) for k in (2, 3, 4)]),
         "05 layer size": (widgets.LayerSizeDemo(),
                           [dict(W=w, H=w, K=k) for w in (28, 56, 224) for k in (1, 3, 5, 11)]),
+        "transposed conv": (widgets.TransposedConvDemo(),
+                            [dict(stride=s, padding=p, kernel_size=k)
+                             for s, p, k in itertools.product((1, 2, 3), (0, 1), (2, 3, 4))]),
     }
 
 

@@ -2,12 +2,13 @@
 
 One room per topic; import the one you need (``from course_lib import conv, pool, gpu``):
 
-    conv/        NumPy convolution: signal.py (1-D/2-D three ways, correlation) and
-                 layer.py (channels, padding, stride, dilation, groups, im2col, backward)
+    conv/        NumPy convolution: signal.py (1-D/2-D three ways, correlation),
+                 layer.py (channels, padding, stride, dilation, groups, im2col, backward) and
+                 transposed.py (transposed convolution, its output size, its backward)
     pool         max / average / Lp pooling and their backward passes
     gradcheck    numerical gradients to check your own backward passes
-    gpu/         torch twins of conv, the conv layer and pool (same names, same signatures),
-                 and device.py: cuda, then mps, then cpu
+    gpu/         torch twins of conv, the conv layer, transposed convolution and pool (same
+                 names, same signatures), and device.py: cuda, then mps, then cpu
     size/        network-size accounting: layers.py (specs, account), table.py (SizeTable,
                  memory), presets.py (published networks), torch_models.py (from_torch)
     data/        mnist.py, cifar.py, photo.py, shapes.py (a generated set), download.py

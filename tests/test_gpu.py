@@ -687,6 +687,15 @@ def _valid_calls() -> dict[str, tuple[tuple, dict]]:
         calls[f"{kind}_pool2d_backward"] = ((r((2, 3, 3, 3)), xp, 3, 2, 1), {})
         calls[f"{kind}_pool1d"] = ((x3, 3, 2, 1), {})
         calls[f"{kind}_pool1d_backward"] = ((r((2, 4, 4)), x3, 3, 2, 1), {})
+    wt4, wt3 = r((4, 3, 3, 2)), r((4, 3, 3))  # transposed: (C_in, C_out/groups, k...)
+    transposed = {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2}
+    calls.update({
+        "conv_transpose_output_size": ((3, 3), {"stride": 2, "padding": 1, "output_padding": 1}),
+        "conv_transpose2d": ((x4, wt4, r(6)), transposed),
+        "conv_transpose2d_backward": ((r((2, 6, 10, 11)), x4, wt4), transposed),
+        "conv_transpose1d": ((x3, wt3, r(6)), transposed),
+        "conv_transpose1d_backward": ((r((2, 6, 14)), x3, wt3), transposed),
+    })
     return calls
 
 
@@ -699,7 +708,7 @@ def test_gpu_has_every_numpy_name():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", sorted(set(VALID_CALLS) - {"conv_output_size"}))
+@pytest.mark.parametrize("name", sorted(set(VALID_CALLS) - {"conv_output_size", "conv_transpose_output_size"}))
 def test_every_function_agrees_with_numpy(device, name):
     args, kwargs = VALID_CALLS[name]
     expected = _numpy_function(name)(*args, **kwargs)
@@ -709,7 +718,7 @@ def test_every_function_agrees_with_numpy(device, name):
         assert_same(g, e, device, exact=False)
 
 
-@pytest.mark.parametrize("name", sorted(set(VALID_CALLS) - {"conv_output_size"}))
+@pytest.mark.parametrize("name", sorted(set(VALID_CALLS) - {"conv_output_size", "conv_transpose_output_size"}))
 def test_every_function_refuses_numpy_arrays_kindly(name):
     args, kwargs = VALID_CALLS[name]
     with pytest.raises(TypeError) as error:

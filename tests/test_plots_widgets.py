@@ -117,6 +117,7 @@ DEMOS = {
                      dict(dy=0, dx=0), dict(dy=3, dx=5)),
     "pooling_shift": (widgets.PoolingShiftDemo, dict(shift=0), dict(shift=2)),
     "layer_size": (widgets.LayerSizeDemo, dict(W=28), dict(W=100, K=3)),
+    "transposed": (widgets.TransposedConvDemo, dict(stride=1), dict(stride=2, padding=0)),
 }
 
 

@@ -18,9 +18,10 @@ tensors give exact integer results where the NumPy side does.
 >>> conv2d_flip_filter(x, torch.tensor([[1., 2.], [0., -1.]], device=x.device)).device == x.device
 True
 
-The code lives in four rooms: :mod:`~course_lib.gpu.conv` (1-D and 2-D convolution and
+The code lives in five rooms: :mod:`~course_lib.gpu.conv` (1-D and 2-D convolution and
 correlation), :mod:`~course_lib.gpu.conv_layer` (im2col, the layer and its backward pass),
-:mod:`~course_lib.gpu.pool`, and :mod:`~course_lib.gpu.device` (cuda, then mps, then cpu).
+:mod:`~course_lib.gpu.conv_transposed`, :mod:`~course_lib.gpu.pool`, and
+:mod:`~course_lib.gpu.device` (cuda, then mps, then cpu).
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ from course_lib.gpu.conv import (conv1d_flip_filter, conv1d_matrix, conv1d_trans
                                  conv_matrix_1d, conv_matrix_2d, correlate1d, correlate2d)
 from course_lib.gpu.conv_layer import (col2im, conv1d_layer, conv1d_layer_backward, conv2d_layer,
                                        conv2d_layer_backward, conv_output_size, im2col)
+from course_lib.gpu.conv_transposed import (conv_transpose1d, conv_transpose1d_backward,
+                                            conv_transpose2d, conv_transpose2d_backward,
+                                            conv_transpose_output_size)
 from course_lib.gpu.pool import (avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward,
                                  lp_pool2d, lp_pool2d_backward, max_pool1d, max_pool1d_backward,
                                  max_pool2d, max_pool2d_backward, max_pool_channels)
@@ -43,6 +47,8 @@ __all__ = [
     "correlate1d", "correlate2d",
     "conv_output_size", "im2col", "col2im",
     "conv2d_layer", "conv2d_layer_backward", "conv1d_layer", "conv1d_layer_backward",
+    "conv_transpose_output_size", "conv_transpose2d", "conv_transpose2d_backward",
+    "conv_transpose1d", "conv_transpose1d_backward",
     "max_pool2d", "avg_pool2d", "lp_pool2d", "max_pool1d", "avg_pool1d",
     "max_pool2d_backward", "avg_pool2d_backward", "lp_pool2d_backward",
     "max_pool1d_backward", "avg_pool1d_backward", "max_pool_channels",

@@ -13,6 +13,7 @@ The rooms, one per lecture or topic:
 * :mod:`~course_lib.widgets.base`: :class:`LiveDemo` and the image helpers the demos share;
 * :mod:`~course_lib.widgets.convolution`: lectures 01-02 (flip-and-filter, the filter gallery);
 * :mod:`~course_lib.widgets.layers`: lecture 03 (output size, equivariance);
+* :mod:`~course_lib.widgets.transposed`: the transposed convolution as a convolution's gradient;
 * :mod:`~course_lib.widgets.pooling`: lecture 04 (pooling and a shifted input);
 * :mod:`~course_lib.widgets.network_size`: lecture 05 (conv against dense layers);
 * :mod:`~course_lib.widgets.training`: lectures 06-07 (digits, ILSVRC, augmentation);
@@ -26,7 +27,9 @@ from course_lib.widgets.network_size import LayerSizeDemo
 from course_lib.widgets.pooling import PoolingShiftDemo
 from course_lib.widgets.training import (HUMAN_TOP5_ERROR, ILSVRC_TOP5_ERROR, AugmentationDemo, DigitBrowserDemo,
                                          ILSVRCDemo)
+from course_lib.widgets.transposed import TransposedConvDemo
 
 __all__ = ["LiveDemo", "FlipAndFilterDemo", "FilterGalleryDemo", "OutputSizeDemo", "EquivarianceDemo",
            "shift_image", "PoolingShiftDemo", "LayerSizeDemo", "DigitBrowserDemo", "ILSVRCDemo",
-           "AugmentationDemo", "ILSVRC_TOP5_ERROR", "HUMAN_TOP5_ERROR", "TopPatchesDemo", "OcclusionDemo"]
+           "AugmentationDemo", "ILSVRC_TOP5_ERROR", "HUMAN_TOP5_ERROR", "TopPatchesDemo", "OcclusionDemo",
+           "TransposedConvDemo"]
