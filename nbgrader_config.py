@@ -47,9 +47,16 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.LimitOutput",
     "course_lib.grading.preprocessors.StderrIsNotFailure",  # a warning must not zero a test
     "nbgrader.preprocessors.SaveAutoGrades",
+    # After the verdict, so they never change a score: the copy formgrader shows is capped in
+    # bytes, holds no HTML/JS output, and shows a student's raw HTML as text (sanitize.py).
+    "course_lib.grading.sanitize.CapOutputBytes",
+    "course_lib.grading.sanitize.DropActiveOutputs",
+    "course_lib.grading.sanitize.EscapeAnswerHtml",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+c.CapOutputBytes.max_bytes_per_output = 10_000
+c.CapOutputBytes.max_bytes_per_cell = 50_000
 c.SandboxedExecute.backend = "auto"          # "bwrap" to refuse the setpriv fallback
 c.SandboxedExecute.uid_base = 61000          # as root, kernel k runs as uid 61000 + k
 c.SandboxedExecute.default_limits = {
@@ -60,7 +67,7 @@ c.SandboxedExecute.assignment_limits = {
     # Later assignments train networks: more memory and time, and the data set read-only.
     "ps4_lenet": {"memory_mb": 6144, "cpu_seconds": 3600, "cell_timeout": 1200,
                   "wall_seconds": 3600, "readonly_paths": ["$COURSE_DATA_DIR"],
-                  "env": ["COURSE_DATA_DIR"]},
+                  "env": ["COURSE_DATA_DIR"], "required_env": ["COURSE_DATA_DIR"]},
     "ps5_alexnet_gpu": {"memory_mb": 8192, "cpu_seconds": 3600, "cell_timeout": 1200,
                         "wall_seconds": 3600, "readonly_paths": ["$COURSE_DATA_DIR"],
                         "env": ["COURSE_DATA_DIR"]},
@@ -72,8 +79,15 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "course_lib.grading.preprocessors.HideHiddenTestTracebacks",
     "nbgrader.preprocessors.ClearHiddenTests",
+    # Again here (each is idempotent), for autograded copies made before they were added.
+    "course_lib.grading.sanitize.CapOutputBytes",
+    "course_lib.grading.sanitize.DropActiveOutputs",
+    "course_lib.grading.sanitize.EscapeAnswerHtml",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# bleach-clean the HTML of outputs in the feedback (and in formgrader, which reads this too).
+# nbgrader's templates render markdown cells without it: EscapeAnswerHtml covers those.
+c.HTMLExporter.sanitize_html = True
 
 # --- collecting from an LMS download (zip_collect) ----------------------------------------
 # Canvas-style names: "<student>_<digits>_<digits>_<notebook>.ipynb" (LATE_ optional).

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from course_lib.grading import collect as collect_module
 from course_lib.grading import release as rel
+from course_lib.grading import zip_collect as zc
 from course_lib.grading.ids import check_student_id
 from course_lib.grading.report import status_path, write_status
 
@@ -165,7 +167,7 @@ def test_hostile_ids_in_an_lms_download_touch_no_one(course, tmp_path):
     loose.write_bytes(b"{}")
     before = files(course)
     out = grading(course, "zip_collect", PS1, download, loose)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # something was refused: the exit code says so
     refused = refused_lines(out.stdout)
     for name in (f".status_1_2_{NB}", f".._1_2_{NB}", f".hidden_1_2_{NB}", loose.name):
         assert any(name in line and "student id" in line for line in refused), (name, out.stdout)
@@ -185,7 +187,7 @@ def test_a_permissive_regexp_still_cannot_map_a_path_as_a_student(course, tmp_pa
                                                        f"carol_1_2_{NB}": notebook(course)})
     before = files(course)
     out = grading(course, "zip_collect", PS1, download)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # something was refused: the exit code says so
     assert any(f"alice/bob_1_2_{NB}" in line and "'alice/bob'" in line
                for line in refused_lines(out.stdout)), out.stdout
     assert_untouched(before, files(course))
@@ -257,7 +259,7 @@ def test_a_zip_bomb_is_refused_with_nothing_left_on_disk(course, tmp_path):
                            declared=1000)  # a header that claims 1 kB for 210 MB
     crowd = make_zip(tmp_path / "frank_1_2_work.zip",
                      {f"frank_1_2_{NB}": notebook(course),
-                      **{f"frank_1_2_junk{i}.txt": b"x" for i in range(rel.ZIP_MAX_FILES)}})
+                      **{f"frank_1_2_junk{i}.txt": b"x" for i in range(zc.ZIP_MAX_FILES)}})
     tar_bomb = tmp_path / "gina_1_2_work.tar.gz"
     with tarfile.open(tar_bomb, "w:gz") as tf:
         info = tarfile.TarInfo(f"gina_1_2_{NB}")
@@ -266,13 +268,13 @@ def test_a_zip_bomb_is_refused_with_nothing_left_on_disk(course, tmp_path):
     assert max(p.stat().st_size for p in (bomb, liar, tar_bomb)) < 400_000
     before = files(course)
     out = grading(course, "zip_collect", PS1, bomb, liar, crowd, tar_bomb)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # something was refused: the exit code says so
     refused = refused_lines(out.stdout)
     for archive in (bomb, tar_bomb):
         assert any(archive.name in line and "MB once unpacked" in line
                    for line in refused), out.stdout
     assert any("erin" in line and "unreadable" in line for line in refused), out.stdout
-    assert any(crowd.name in line and f"more than {rel.ZIP_MAX_FILES}" in line
+    assert any(crowd.name in line and f"more than {zc.ZIP_MAX_FILES}" in line
                for line in refused), out.stdout
     after = files(course)
     assert set(after) == set(before), sorted(set(after) ^ set(before))
@@ -297,7 +299,7 @@ def test_a_nested_archive_is_skipped_not_unpacked(course, tmp_path):
     seven = tmp_path / "frank_1_2_work.7z"  # a kind of archive zip_collect does not read
     seven.write_bytes(b"7z\xbc\xaf\x27\x1c")
     out = grading(course, "zip_collect", PS1, download, seven)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # something was refused: the exit code says so
     assert any(seven.name in line and "does not unpack" in line
                for line in refused_lines(out.stdout)), out.stdout
     skipped = [line for line in out.stdout.splitlines() if line.startswith("Skipped")]
@@ -324,7 +326,7 @@ def test_members_with_dotdot_or_absolute_paths_are_refused(course, tmp_path):
         tf.addfile(link)
     before = files(course)
     out = grading(course, "zip_collect", PS1, download, tarball)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # something was refused: the exit code says so
     refused = refused_lines(out.stdout)
     for name, why in ((f"../evil_1_2_{NB}", "'..'"), (f"sub/../../evil2_1_2_{NB}", "'..'"),
                       (f"/tmp/evil3_1_2_{NB}", "absolute"), (f"../../evil4_1_2_{NB}", "'..'"),
@@ -346,7 +348,7 @@ def test_two_files_for_the_same_student_and_notebook_are_refused(course, tmp_pat
     again.write_bytes(b'{"second": true}')
     before = files(course)
     out = grading(course, "zip_collect", PS1, download, again)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # something was refused: the exit code says so
     [line] = [line for line in refused_lines(out.stdout) if line.startswith("REFUSED alice")]
     assert f"alice_1_2_{NB}" in line and again.name in line and "two files" in line, line
     assert_untouched(before, files(course))  # alice keeps her earlier submission
@@ -359,7 +361,7 @@ def test_an_archive_from_one_student_cannot_hold_another_students_file(course, t
         f"erin_111_222_{NB}": good, f"alice_1_2_{NB}": b'{"written by": "erin"}'})
     before = files(course)
     out = grading(course, "zip_collect", PS1, upload)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # something was refused: the exit code says so
     assert any(f"alice_1_2_{NB}" in line and "'alice'" in line and "uploaded by 'erin'" in line
                for line in refused_lines(out.stdout)), out.stdout
     assert_untouched(before, files(course))
@@ -463,7 +465,7 @@ def test_collect_refuses_folders_not_owned_by_the_student_they_claim(course, exc
         unknown = submit(exchange, "bob", uid, b'{"forged by": "no one"}')
     before = files(course)
     out = grading(course, "collect", PS1)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 1, out.stdout + out.stderr  # refused folders: the exit code says so
     refused = refused_lines(out.stdout)
 
     def says(folder: Path, why: str) -> bool:
@@ -498,8 +500,8 @@ def test_collect_shows_nbgraders_warnings_and_undoes_a_cheat_it_reports(course, 
     collected copy is removed again. Simulated by switching the first check off."""
     honest, other = _owners()
     submit(exchange, other.pw_name, honest.pw_uid, b'{"forged by": "honest"}')
-    monkeypatch.setattr(rel, "inbound_problem", lambda *args, **kwargs: None)
-    report = rel.collect(course, PS1)
+    monkeypatch.setattr(collect_module, "inbound_problem", lambda *args, **kwargs: None)
+    report = collect_module.collect(course, PS1)
     assert "cheating attempt?" in report, report
     assert f"REFUSED {other.pw_name}: nbgrader saw a folder owned by {honest.pw_name}" in report
     assert not (course / "submitted" / other.pw_name / PS1).exists()

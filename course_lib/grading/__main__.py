@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 from . import autograde as _autograde
+from . import collect as _collect
+from . import zip_collect as _zip_collect
 from . import release as _release
 from . import report as _report
 
@@ -66,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "release":
         print(f"Released {_release.release(root, args.assignment, args.exchange)}")
     elif args.command in ("collect", "zip_collect"):
-        report = _release.collect(root, args.assignment) if args.command == "collect" \
-            else _release.zip_collect(root, args.assignment, args.files)
+        report = _collect.collect(root, args.assignment) if args.command == "collect" \
+            else _zip_collect.zip_collect(root, args.assignment, args.files)
         print(report)
         # Something refused needs the instructor's eyes: say so in the exit code too.
         return 1 if any(line.startswith("REFUSED") for line in report.splitlines()) else 0

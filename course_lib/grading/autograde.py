@@ -11,7 +11,7 @@ nbgrader grades one submission after another, all writing ``gradebook.db``. Here
 3. The parent process alone merges each finished result into the real gradebook, one at a
    time (auto scores, comments, late penalty; manual scores are kept), copies the autograded
    notebook into ``autograded/``, and writes the submission's status (ok / limit / failed, with
-   the reason) to ``autograded/.status/<assignment>/<student>.json``.
+   the reason) to ``grading_status/<assignment>/<student>.json``.
 
 A failed submission (kernel died, hung, notebook missing) is never merged as an ordinary 0: its
 grades are left empty and marked for manual grading, its notebook is flagged, and the status
@@ -105,6 +105,19 @@ def normalise_names(folder: Path, expected: list[str]) -> tuple[list[str], list[
     return notes, missing
 
 
+def scan_submission(folder: Path, assignment: str) -> list[str]:
+    """The static scan's notes on a submission's answer cells, read here, outside the kernel."""
+    from .scan import scan_notebook
+
+    notes = []
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            notes += scan_notebook(json.loads(path.read_text(errors="replace")), assignment)
+        except Exception as err:  # an unreadable notebook is the grader's to report, not to crash on
+            notes.append(f"{path.name}: the static scan could not read it ({type(err).__name__})")
+    return notes
+
+
 def grade_one(job: dict[str, Any]) -> dict[str, Any]:
     """Worker: autograde one submission in a private course folder; touch nothing shared."""
     from nbgrader.converters import Autograde
@@ -127,6 +140,7 @@ def grade_one(job: dict[str, Any]) -> dict[str, Any]:
                     course / "submitted" / student / assignment, symlinks=True)
     notes, missing = normalise_names(course / "submitted" / student / assignment,
                                      job["notebooks"])
+    review = scan_submission(course / "submitted" / student / assignment, assignment)
 
     verdict_file = private / "verdict.jsonl"
     os.environ["COURSE_GRADING_VERDICT"] = str(verdict_file)
@@ -164,7 +178,7 @@ def grade_one(job: dict[str, Any]) -> dict[str, Any]:
         failures.append("nbgrader failed: " + (errors[0][8:] if errors else "see the log"))
     status = STATUS_FAILED if failures else (STATUS_LIMIT if hits else STATUS_OK)
     return {"student": student, "assignment": assignment, "status": status,
-            "reason": "; ".join(failures or hits), "notes": notes,
+            "reason": "; ".join(failures or hits), "notes": notes, "review": review,
             "course": str(course), "seconds": round(time.monotonic() - started, 2),
             "log": log.getvalue()[-20000:]}
 
