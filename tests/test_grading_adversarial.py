@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,11 +77,12 @@ def {name}(*args, **kwargs):
 """
 HIDDEN_READER = """
 import linecache, sys, inspect
+MARKS = ["BEGIN " + "HIDDEN", "default" + "_rng(1"]  # built here, so this cell never matches itself
 def _peek(*args, **kwargs):
     found = []
     for name, entry in list(linecache.cache.items()):
         text = "".join(entry[2]) if isinstance(entry, tuple) and len(entry) > 2 else ""
-        if "HIDDEN" in text or "default_rng" in text:
+        if any(mark in text for mark in MARKS):
             found.append(text[:2000])
     frame = sys._getframe()
     while frame is not None:
@@ -89,7 +91,7 @@ def _peek(*args, **kwargs):
         except Exception:
             pass
         frame = frame.f_back
-    leak = " || ".join(t for t in found if "HIDDEN" in t or "default_rng" in t)
+    leak = " || ".join(t for t in found if any(mark in t for mark in MARKS))
     raise ValueError("LEAK:" + (leak or "nothing found"))
 """ + "".join(f"{name} = _peek\n" for name in FUNCTIONS)
 FORGED = """
@@ -119,6 +121,17 @@ display(HTML("<script>alert('xss-out')</script><b onmouseover=alert(2)>hi</b>"))
 display(Javascript("alert('xss-js')"))
 """
 BYTE_BOMB = 'print("x" * 10_000_000)\n'
+DISK_FILLER = """
+written, error = 0, None
+try:
+    for i in range(200):
+        with open(f"fill{i}.bin", "wb") as fh:
+            fh.write(bytes(8 << 20))
+        written += 8
+except OSError as err:
+    error = err
+print("FILLED", written, "MB", getattr(error, "errno", None))
+"""
 UNICODE = ("flipped = b[::-1]", "ƒlïppé = b[::-1]  # ünïcödé ✓ 卷积\n    flipped = ƒlïppé")
 
 
@@ -170,6 +183,7 @@ def build(course: Path, marker_dir: Path) -> dict[str, float]:
     add("html_injection", complete().set_source("explain_filters", XSS_MARKDOWN)
         .insert_after("setup", XSS_OUTPUT), AUTO_POINTS)
     add("byte_bomb", complete().insert_after("setup", BYTE_BOMB), AUTO_POINTS)
+    add("disk_filler", complete().insert_after("setup", DISK_FILLER), AUTO_POINTS)
     return expected
 
 
@@ -241,7 +255,8 @@ def test_hidden_tests_never_reach_the_kernel_or_the_feedback(graded):
         html = _feedback_html(course, student)
         for snippet in HIDDEN_SNIPPETS:
             assert snippet not in html, f"{student}'s feedback shows {snippet!r}"
-    assert "LEAK:" not in outputs.replace("LEAK:nothing found", "")
+    for snippet in HIDDEN_SNIPPETS:
+        assert snippet not in outputs, f"the graded notebook's outputs show {snippet!r}"
 
 
 def test_shipped_modules_never_run(graded):
@@ -253,8 +268,9 @@ def test_student_html_is_never_live(graded):
     course = graded["course"]
     html = _feedback_html(course, "html_injection")
     assert html, "no feedback was generated"
-    for live in ("<script>alert('xss", "onerror=alert", "onmouseover=alert", "alert('xss-js')"):
-        assert live not in html, f"{live!r} is live in the feedback"
+    for live in (r"<script[^>]*>[^<]*xss", r"<img[^>]*onerror", r"<b[^>]*onmouseover"):
+        assert not re.search(live, html), f"{live!r} is live in the feedback"
+    assert "&lt;img src=x onerror=alert('xss-img')&gt;" in html, "the answer should show as text"
     nb = json.loads(_autograded(course, "html_injection").read_text())
     mimes = {m for c in nb["cells"] for o in c.get("outputs", []) for m in o.get("data", {})}
     assert not mimes & {"text/html", "application/javascript"}, mimes
@@ -264,6 +280,15 @@ def test_a_byte_bomb_is_capped_in_bytes(graded):
     course = graded["course"]
     assert _autograded(course, "byte_bomb").stat().st_size < 1_000_000
     assert len(_feedback_html(course, "byte_bomb")) < 2_000_000
+
+
+def test_the_scratch_folder_is_size_limited(graded):
+    nb = json.loads(_autograded(graded["course"], "disk_filler").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])
+                      if o.get("output_type") == "stream")
+    line = next(line for line in printed.splitlines() if line.startswith("FILLED"))
+    _, megabytes, _, errno = line.split()
+    assert int(megabytes) <= 512 and errno == "28", line  # ENOSPC: the RAM-backed work/ is full
 
 
 def test_tampering_is_flagged_for_review(graded):

@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     socket_dir = os.path.dirname(connection["ip"]) if connection.get("transport") == "ipc" else None
 
     scratch = Path(tempfile.mkdtemp(prefix="kernel-", dir=cfg.get("scratch_root")))
-    _copy_workdir(Path.cwd(), scratch / "work", limits.file_size_mb << 20)
+    _copy_workdir(Path.cwd(), scratch / "work", limits.file_size_mb << 20,
+                  max_total=(limits.scratch_mb << 20) // 2)
     (scratch / "home").mkdir()
     shutil.copy(connection_file, scratch / "kernel.json")
     if uid is not None:
@@ -175,13 +176,19 @@ def main(argv: list[str] | None = None) -> int:
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
     }
     env.update({name: os.environ[name] for name in limits.env if name in os.environ})
-    program = [*python_command("from ipykernel import kernelapp; kernelapp.launch_new_instance()"),
-               "-f", f"{inside}/kernel.json", "--IPKernelApp.ignore_cwd=True", *extra]
+    start = "from ipykernel import kernelapp; kernelapp.launch_new_instance()"
+    if backend.startswith("bwrap"):  # the data files, into the size-limited work folder
+        # entry by entry: copying the folder itself would try to chmod work/, which root owns
+        start = (f"import os, shutil; src, dst = {SANDBOX_ROOT + '/input'!r}, {SANDBOX_ROOT + '/work'!r}; "
+                 "[(shutil.copytree if os.path.isdir(os.path.join(src, n)) else shutil.copy2)"
+                 "(os.path.join(src, n), os.path.join(dst, n)) for n in os.listdir(src)]; " + start)
+    program = [*python_command(start), "-f", f"{inside}/kernel.json",
+               "--IPKernelApp.ignore_cwd=True", *extra]
 
     if backend.startswith("bwrap"):
         readonly = sorted({(p, p) for p in python_paths()} | set(limits.expanded_readonly_paths()))
         cmd = bwrap_command(program, str(scratch), readonly, [socket_dir] if socket_dir else [],
-                            env, uid if backend == "bwrap-root" else None)
+                            env, uid if backend == "bwrap-root" else None, limits.scratch_mb << 20)
         cwd = None
     else:
         cmd = setpriv_prefix(uid) + program

@@ -34,6 +34,7 @@ class SandboxLimits:
     open_files: int = 256          # file descriptors (RLIMIT_NOFILE)
     cell_timeout: int = 60         # seconds per cell before nbclient interrupts it
     wall_seconds: int = 900        # whole kernel lifetime; the wrapper kills it after that
+    scratch_mb: int = 512          # RAM-backed work/ and home/ folders, each (bubblewrap only)
     readonly_paths: tuple[str, ...] = ()   # extra folders to show read-only (e.g. a data set)
     env: tuple[str, ...] = ()      # names of environment variables passed into the sandbox
     required_env: tuple[str, ...] = ()  # of those, the ones grading cannot do without (data)

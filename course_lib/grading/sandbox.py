@@ -99,10 +99,12 @@ def _system_binds() -> list[str]:
 
 def bwrap_command(program: Sequence[str], scratch: str, readonly: Sequence[str | tuple[str, str]],
                   writable_same_path: Sequence[str], env: dict[str, str],
-                  drop_to_uid: int | None) -> list[str]:
+                  drop_to_uid: int | None, scratch_bytes: int | None = None) -> list[str]:
     """A bubblewrap command line that runs ``program`` with only the given folders visible.
 
-    ``scratch`` appears as :data:`SANDBOX_ROOT` (read-write); ``readonly`` (paths, or pairs of
+    With ``scratch_bytes``, ``work/`` and ``home/`` are RAM-backed folders of that size (the
+    data files of ``scratch/work`` appear read-only at ``input/``); otherwise ``scratch`` itself
+    is writable. ``scratch`` appears as :data:`SANDBOX_ROOT`; ``readonly`` (paths, or pairs of
     host path and the path the sandbox shows it at) and
     ``writable_same_path`` keep their host paths (the kernel's IPC sockets must have the same
     path on both sides). With ``drop_to_uid``, bubblewrap runs privileged and ``setpriv`` drops
@@ -129,7 +131,15 @@ def bwrap_command(program: Sequence[str], scratch: str, readonly: Sequence[str |
         args += ["--ro-bind", host, shown]
     for path in writable_same_path:
         args += ["--bind", path, path]
-    args += ["--bind", scratch, SANDBOX_ROOT, "--chdir", f"{SANDBOX_ROOT}/work"]
+    args += ["--bind", scratch, SANDBOX_ROOT]
+    if scratch_bytes:
+        # The kernel writes only to RAM-backed folders of a fixed size, never to the host's disk:
+        # the copied data files are shown read-only at input/ and copied into work/ at start.
+        for folder in ("work", "home"):
+            args += ["--perms", "0777", "--size", str(scratch_bytes),
+                     "--tmpfs", f"{SANDBOX_ROOT}/{folder}"]
+        args += ["--ro-bind", f"{scratch}/work", f"{SANDBOX_ROOT}/input"]
+    args += ["--chdir", f"{SANDBOX_ROOT}/work"]
     for key, value in env.items():
         args += ["--setenv", key, value]
     if drop_to_uid is not None:
