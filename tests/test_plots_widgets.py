@@ -177,8 +177,9 @@ def test_output_size_demo_agrees_with_torch(n, k, s, p, d):
     expected = F.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s, padding=p,
                         dilation=d).shape[-1]
     assert f"= <b>{expected}</b>" in demo.caption
-    image = demo.cells.get_array()
-    assert image.shape == (expected + 2, n + 2 * p) and (image[2:] == 3).sum() == expected * k
+    # One drawn window per output, k cells each, over the n + 2p cells of the padded input.
+    assert len(demo.spans.get_segments()) == expected and len(demo.windows.get_paths()) == expected * k
+    assert len(demo.inputs.get_paths()) + len(demo.pads.get_paths()) == n + 2 * p
 
 
 def test_output_size_demo_says_when_nothing_fits():

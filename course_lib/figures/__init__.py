@@ -8,6 +8,15 @@ notebook displays it and a script can ``fig.savefig(...)`` it. The rooms:
 * :mod:`~course_lib.figures.pooling`: lecture 04;
 * :mod:`~course_lib.figures.training`: lectures 06-07 (learning curves, confusion matrix, mistakes);
 * :mod:`~course_lib.figures.learned`: lecture 08 (feature maps, occlusion, saliency, adversarial).
+
+Projector-ready: every figure and live demo is drawn at 110 dpi or more, with text of 12 points
+or more, and carries a short description (alt text): ``figures.alt_text(fig)`` for a figure
+(attached with ``figures.describe(fig, text)``), ``demo.alt`` or ``demo.caption`` for a demo.
+
+For the lecture hall, one switch makes every figure and demo made after it larger (type +30 %,
+figures +15 %, 120 dpi): ``figures.lecture_hall(True)`` (and ``lecture_hall(False)`` to undo),
+``with figures.lecture_hall(): ...`` for a few, or ``COURSE_LECTURE_HALL=1`` in the environment
+before starting Jupyter.
 """
 from course_lib.figures.convolution import *  # noqa: F401,F403
 from course_lib.figures.convolution import __all__ as _convolution_all

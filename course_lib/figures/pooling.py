@@ -10,11 +10,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from course_lib import conv, pool
-from course_lib.figures.style import equation, figure, window_box
+from course_lib.figures.style import describe, equation, figure, projector, window_box
 
 __all__ = ["pooling_example", "oriented_bar", "cross_channel_pooling"]
 
 # ----------------------------------------------------------------------------- lecture 4
+@projector
 def pooling_example(x, kernel_size: int = 2, stride: int = 2) -> Figure:
     """Max, average and L2 pooling of one small map, with its windows coloured."""
     x = np.asarray(x, float)
@@ -34,7 +35,8 @@ def pooling_example(x, kernel_size: int = 2, stride: int = 2) -> Figure:
         rect.set_edgecolor(f"C{k % 10}")
         rect.set_linestyle("--" if k % 2 else "-")
         ax0.add_patch(rect)
-    return fig
+    return describe(fig, f"A {x.shape[0]}×{x.shape[1]} map pooled with {kernel_size}×{kernel_size} windows, "
+                         f"stride {stride}: max {outs['max'].ravel().tolist()}, average and L2 pooling.")
 
 
 def oriented_bar(angle_deg: float, size: int = 21, length: float = 7.0) -> np.ndarray:
@@ -47,6 +49,7 @@ def oriented_bar(angle_deg: float, size: int = 21, length: float = 7.0) -> np.nd
     return ((np.abs(across) < 1.0) & (np.abs(along) <= length)).astype(float)
 
 
+@projector
 def cross_channel_pooling(filter_angles: Sequence[float] = (-40, 0, 40)) -> Figure:
     """Three oriented bar detectors, and the max over them, as the input bar rotates.
 
@@ -59,17 +62,19 @@ def cross_channel_pooling(filter_angles: Sequence[float] = (-40, 0, 40)) -> Figu
     filters = [(f - f.mean()) / np.linalg.norm(f - f.mean()) for f in filters]
     responses = np.array([[conv.correlate2d(oriented_bar(a), f, mode="valid").max()
                            for f in filters] for a in angles])
-    fig = figure(9, 3)
+    fig = figure(12, 3.6)
     axes = fig.subplots(1, len(filters) + 1, width_ratios=[1] * len(filters) + [3])
     for k, (ax, f) in enumerate(zip(axes, filters)):
         ax.imshow(f, cmap="gray")
-        ax.set_title(f"filter {k}: {filter_angles[k]}°", fontsize=9)
+        ax.set_title(f"filter {k}: {filter_angles[k]}°")
         ax.axis("off")
     pooled = pool.max_pool_channels(responses, group_size=len(filters))[:, 0]
     axes[-1].plot(angles, pooled, color="0.2", lw=7, alpha=0.3, label="max over channels")
     for k in range(len(filters)):
-        axes[-1].plot(angles, responses[:, k], "--", label=f"filter {k}")
+        axes[-1].plot(angles, responses[:, k], ("--", ":", "-.")[k % 3], marker="osd^v"[k % 5], ms=4,
+                      label=f"filter {k}")
     axes[-1].set_xlabel("angle of the input bar (degrees)")
     axes[-1].set_ylabel("strongest response")
-    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
-    return fig
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1, 1))
+    return describe(fig, f"{len(filters)} oriented bar filters and their responses as the input bar rotates "
+                         "from -70 to 70 degrees; the max over the channels stays high over the whole range.")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from course_lib._checks import check_int, to_numeric_array
+from course_lib.figures.style import describe, figure, projector
 
 __all__ = ["learning_curves", "confusion_matrix", "plot_confusion_matrix", "show_mistakes",
            "show_filters"]
@@ -25,6 +25,7 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+@projector
 def learning_curves(history) -> Figure:
     """Loss (left) and top-1 error (right) per epoch, training against validation; the
     learning rate is drawn on a log axis behind the error, so each annealing step is visible.
@@ -35,7 +36,8 @@ def learning_curves(history) -> Figure:
     if not h.get("epoch"):
         raise ValueError("learning_curves: argument 'history' is empty; train for at least one epoch.")
     epochs = h["epoch"]
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = figure(12, 4.5)
+    ax_loss, ax_err = fig.subplots(1, 2)
     ax_loss.plot(epochs, h["train_loss"], "o-", label="train")
     ax_loss.plot(epochs, h["val_loss"], "s-", label="validation")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
@@ -52,8 +54,8 @@ def learning_curves(history) -> Figure:
     for ax in (ax_loss, ax_err):
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return describe(fig, f"Loss and top-1 error per epoch over {len(epochs)} epochs, training (circles) against "
+                         f"validation (squares); last validation error {h['val_top1_error'][-1]:.3g}.")
 
 
 def confusion_matrix(labels, predictions, num_classes: int | None = None) -> np.ndarray:
@@ -77,6 +79,7 @@ def confusion_matrix(labels, predictions, num_classes: int | None = None) -> np.
     return np.bincount(y.astype(np.int64) * n + p.astype(np.int64), minlength=n * n).reshape(n, n)
 
 
+@projector
 def plot_confusion_matrix(matrix, class_names: Sequence[str] | None = None, normalize: bool = False) -> Figure:
     """Draw a confusion matrix (from :func:`confusion_matrix`); ``normalize`` shows each true
     class's row as fractions, which makes rare classes as visible as common ones."""
@@ -86,7 +89,8 @@ def plot_confusion_matrix(matrix, class_names: Sequence[str] | None = None, norm
     shown = m / np.maximum(m.sum(1, keepdims=True), 1) if normalize else m
     n = len(m)
     names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
-    fig, ax = plt.subplots(figsize=(0.5 * n + 2.5, 0.5 * n + 2))
+    fig = figure(0.6 * n + 3.5, 0.6 * n + 2.5)
+    ax = fig.subplots()
     im = ax.imshow(shown, cmap="Blues")
     fig.colorbar(im, ax=ax)
     ax.set(xticks=range(n), yticks=range(n), xticklabels=names, yticklabels=names,
@@ -95,10 +99,12 @@ def plot_confusion_matrix(matrix, class_names: Sequence[str] | None = None, norm
         for i in range(n):
             for j in range(n):
                 text = f"{shown[i, j]:.2f}" if normalize else str(int(m[i, j]))
-                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                ax.text(j, i, text, ha="center", va="center",
                         color="white" if shown[i, j] > shown.max() / 2 else "black")
-    fig.tight_layout()
-    return fig
+    if any(len(name) > 2 for name in names):
+        ax.tick_params(axis="x", labelrotation=90)
+    return describe(fig, f"{n}×{n} confusion matrix, true class down, predicted across"
+                         + (", rows as fractions." if normalize else ", counts."))
 
 
 def _as_image(img: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -113,6 +119,7 @@ def _as_image(img: np.ndarray) -> tuple[np.ndarray, str | None]:
     return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img), None
 
 
+@projector
 def show_mistakes(images, labels, predictions, max_images: int = 16,
                   class_names: Sequence[str] | None = None) -> Figure:
     """A grid of up to ``max_images`` misclassified images, titled "true → predicted".
@@ -128,21 +135,22 @@ def show_mistakes(images, labels, predictions, max_images: int = 16,
     wrong = np.flatnonzero(y != p)[:max_images]
     cols = min(8, max(len(wrong), 1))
     rows = max(math.ceil(len(wrong) / cols), 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.6 * rows), squeeze=False)
+    fig = figure(max(1.9 * cols, 7.5), 2.1 * rows + 0.5)
+    axes = fig.subplots(rows, cols, squeeze=False)
     name = (lambda c: class_names[int(c)]) if class_names is not None else (lambda c: str(int(c)))
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
         img, cmap = _as_image(x[i])
         ax.imshow(img, cmap=cmap)
-        ax.set_title(f"{name(y[i])} → {name(p[i])}", fontsize=8, color="crimson")
+        ax.set_title(f"{name(y[i])} → {name(p[i])}")
     if len(wrong) == 0:
         axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     fig.suptitle(f"{int((y != p).sum())} of {len(y)} misclassified (true → predicted)")
-    fig.tight_layout()
-    return fig
+    return describe(fig, f"{len(wrong)} misclassified images, each titled true → predicted class.")
 
 
+@projector
 def show_filters(weight, max_filters: int = 96) -> Figure:
     """The first layer's filters as small images, one axis per filter.
 
@@ -157,7 +165,8 @@ def show_filters(weight, max_filters: int = 96) -> Figure:
     w = w[:check_int(max_filters, "max_filters", "show_filters", 1)]
     cols = min(12, len(w))
     rows = math.ceil(len(w) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(0.9 * cols, 0.9 * rows + 0.4), squeeze=False)
+    fig = figure(max(0.9 * cols, 6.0), 0.9 * rows + 0.7)
+    axes = fig.subplots(rows, cols, squeeze=False)
     limit = np.abs(w).max() or 1.0
     for ax in axes.flat:
         ax.axis("off")
@@ -167,5 +176,4 @@ def show_filters(weight, max_filters: int = 96) -> Figure:
         else:
             ax.imshow(_as_image(f)[0])
     fig.suptitle(f"{len(w)} first-layer filters, {w.shape[2]}×{w.shape[3]}")
-    fig.tight_layout()
-    return fig
+    return describe(fig, f"{len(w)} first-layer filters of {w.shape[2]}×{w.shape[3]} pixels as small images.")

@@ -11,16 +11,26 @@ Every demo is split in two so that it is fast, testable and never blocks a headl
 
 Lecturers need a callback to finish within 50 ms; ``frame(**values)`` (update + PNG) is what
 one slider step costs and what the benchmark times.
+
+Projector-ready: every demo's ``__init__`` runs under :func:`course_lib.figures.style.rc` (type of
+at least 12 points), the figure is drawn at :func:`~course_lib.figures.style.dpi` (at least 110)
+and sized by :func:`~course_lib.figures.style.lecture_hall`; the image fills the notebook's width
+(in relative units), so it grows with the browser's zoom. ``caption`` describes the current
+frame in words; :attr:`LiveDemo.alt` is the same as plain text.
 """
 from __future__ import annotations
 
+import functools
 import io
 from typing import Any
 
+import matplotlib as mpl
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from course_lib.figures import style
 
 __all__ = ["LiveDemo"]
 
@@ -34,10 +44,29 @@ class LiveDemo:
 
     image_format = "png"
 
-    def __init__(self, width: float, height: float, dpi: int = 80):
-        self.fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    def __init_subclass__(cls, **kwargs):
+        """Build every demo's artists under the course's readable settings (``style.rc()``)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def readable_init(self, *args, **kw):
+            with mpl.rc_context(style.rc()):
+                init(self, *args, **kw)
+
+        cls.__init__ = readable_init
+
+    def __init__(self, width: float, height: float, dpi: int | None = None):
+        self.fig = style.figure(width, height, dpi)
         FigureCanvasAgg(self.fig)
         self.caption = ""
+
+    @property
+    def alt(self) -> str:
+        """The current frame in words: the caption as plain text (alt text for the image)."""
+        return style.alt_text(style.describe(self.fig, self.caption))
 
     def _freeze_layout(self, moving: list) -> None:
         """Draw everything that never moves once and keep that picture (blitting).
@@ -46,6 +75,7 @@ class LiveDemo:
         afterwards :meth:`render` pastes the kept background and draws only ``moving``.
         """
         self.moving = list(moving)
+        style.readable(self.fig)
         for artist in self.moving:
             artist.set_animated(True)
         self.fig.canvas.draw()
@@ -60,10 +90,11 @@ class LiveDemo:
         raise NotImplementedError
 
     def _image_layout(self):
-        """Show the frame at its own pixel size: stretching it would only blur it."""
+        """Fill the notebook's width, in relative units, so the frame grows with the browser's zoom
+        and fits a narrow window; never wider than twice its pixel size, where it would only blur."""
         import ipywidgets as w
 
-        return w.Layout(width=f"{round(self.fig.bbox.width)}px", max_width="100%")
+        return w.Layout(width="100%", max_width=f"{2 * round(self.fig.bbox.width)}px", height="auto")
 
     def render(self) -> bytes:
         """The current figure as image bytes: the kept background plus the moving artists."""
@@ -139,3 +170,33 @@ def _mosaic(tiles: np.ndarray, cols: int, gap: int = 1, fill: float = np.nan) ->
         r, c = divmod(i, cols)
         out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
     return out
+
+
+# ----------------------------------------------------------------------------- class bars
+#: How a class bar shows the truth and the network's guess: colour-blind-safe colours, each
+#: with a hatch of its own, so colour is never the only cue.
+CLASS_MARKS = {"true": dict(facecolor=style.COLORS["true"], hatch="///", edgecolor="black"),
+               "guess": dict(facecolor=style.COLORS["guess"], hatch="xxx", edgecolor="black"),
+               "other": dict(facecolor="0.75", hatch="", edgecolor="0.75")}
+
+
+def _class_bars(ax, k: int, names=None):
+    """Bars of p(class) for ``k`` classes, with a legend of the marks :func:`_mark_classes` uses."""
+    from matplotlib.patches import Patch
+
+    bars = ax.bar(range(k), np.zeros(k), width=0.8, **CLASS_MARKS["other"])
+    ax.set(ylim=(0, 1), xticks=range(k), yticks=[0, 0.5, 1], ylabel="p(class)")
+    if names is not None:
+        ax.set_xticklabels(names, rotation=90 if max(map(len, names)) > 2 else 0)
+    handles = [Patch(label="true class", **CLASS_MARKS["true"]),
+               Patch(label="network's guess", **CLASS_MARKS["guess"])]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=1, frameon=False,
+              handlelength=1.6, borderaxespad=0.2)
+    return bars
+
+
+def _mark_classes(bars, probs: np.ndarray, truth: int, guess: int) -> None:
+    """Heights from ``probs``; the true class and a wrong guess get their colour and hatch."""
+    for c, bar in enumerate(bars):
+        bar.set_height(probs[c])
+        bar.set(**CLASS_MARKS["true" if c == truth else "guess" if c == guess else "other"])

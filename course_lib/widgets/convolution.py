@@ -32,7 +32,7 @@ class FlipAndFilterDemo(LiveDemo):
         titles = ["a[τ]", "b[t − τ]: b flipped, then shifted to t", "products a[τ] b[t − τ]",
                   "y = a * b, filled in one t at a time"]
         for ax, title in zip(axes, titles):
-            ax.set_title(title, fontsize=10, loc="left")
+            ax.set_title(title, loc="left")
             ax.axhline(0, color="0.6", lw=0.8)
             ax.set_ylim(-top, top)
             ax.set_xlim(*span)
@@ -40,7 +40,7 @@ class FlipAndFilterDemo(LiveDemo):
         axes[0].plot(np.arange(len(self.a)), self.a, "o", color=COLORS["a"])
         self.kernel = self._stems(axes[1], COLORS["b"])
         self.products = self._stems(axes[2], "0.3")
-        self.labels = [axes[2].text(0, 0, "", ha="left", fontsize=9) for _ in self.b]
+        self.labels = [axes[2].text(0, 0, "", ha="left") for _ in self.b]
         self.output = self._stems(axes[3], COLORS["out"])
         self.current, = axes[3].plot([], [], "o", ms=11, mfc="none", mec=COLORS["hi"], mew=2)
         self.window = [ax.axvspan(0, 0, color=COLORS["hi"], alpha=0.08) for ax in axes]
@@ -98,9 +98,9 @@ class FilterGalleryDemo(LiveDemo):
         self.kernels = {name: np.asarray(k, float) for name, k in kernels.items()}
         axes = self.fig.subplots(1, 2)
         axes[0].imshow(self.image, cmap="gray")
-        axes[0].set_title("input photo", fontsize=10)
+        axes[0].set_title("input photo")
         self.shown = axes[1].imshow(self.image, cmap="gray")
-        axes[1].set_title("filtered (see the caption)", fontsize=10)
+        axes[1].set_title("filtered (see the caption)")
         for ax in axes:
             ax.axis("off")
         self._freeze_layout([self.shown])

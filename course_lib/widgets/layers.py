@@ -8,35 +8,78 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from matplotlib.colors import ListedColormap
+from functools import cache
+
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.textpath import TextPath
+from matplotlib.transforms import Affine2D, blended_transform_factory
 
 from course_lib import conv
-from course_lib.figures.style import COLORS, display_limits
+from course_lib.figures.style import COLORS, PAD_HATCH, display_limits, font
 from course_lib.widgets.base import LiveDemo, _slider
 
 __all__ = ["OutputSizeDemo", "EquivarianceDemo", "shift_image"]
 
 
+@cache
+def _glyphs(text: str, points: float, align: str = "center"):
+    """``text`` as one outline path, ``points`` high, centred (or right-aligned) on (0, 0).
+
+    Up to 44 labels move every frame; as Text artists they took most of the 50 ms budget,
+    as one collection of cached outlines they cost a millisecond or two.
+    """
+    path = TextPath((0, 0), text, size=points)
+    box = path.get_extents()
+    x = -box.x1 if align == "right" else -(box.x0 + box.x1) / 2
+    return Affine2D().translate(x, -points * 0.36).transform_path(path)
+
+
 class OutputSizeDemo(LiveDemo):
-    """Which (padded) input cells each output position reads, and the output-size formula."""
+    """Which (padded) input cells each output position reads, and the output-size formula.
+
+    Top row: the padded input, one cell per position, numbered with its input index (padding
+    cells are grey *and* hatched, numbered −p … −1 and n … n + p − 1). Below it, one row per
+    output ``y[o]``, numbered from 0: the k cells its window reads (filled) joined by a line
+    over the cells it spans (holes included, for dilation). Count the rows: that is the
+    output size.
+    """
 
     LIMITS = {"n": (1, 16), "kernel_size": (1, 7), "stride": (1, 4), "padding": (0, 3),
               "dilation": (1, 3), "in_channels": (1, 64), "out_channels": (1, 64)}
 
     def __init__(self):
-        super().__init__(7, 4.4)
-        self.ax = self.fig.subplots()
-        cmap = ListedColormap(["white", "0.85", COLORS["a"], COLORS["hi"]])
-        self.cells = self.ax.imshow(np.zeros((1, 1)), cmap=cmap, vmin=0, vmax=3,
-                                    interpolation="nearest")
+        super().__init__(7.2, 5.4)
+        # Fixed margins instead of constrained layout: the limits change with every slider
+        # value, and the row labels sit in the left margin.
+        self.fig.set_layout_engine("none")
+        self.ax = ax = self.fig.add_axes((0.1, 0.02, 0.88, 0.86))
+        ax.set_axis_off()
         widest = self.LIMITS["n"][1] + 2 * self.LIMITS["padding"][1]
-        self.ax.set_xlim(-0.5, widest - 0.5)
-        self.ax.set_ylim(widest + 1.5, -0.5)
-        self.ax.set_xlabel("position in the padded input (grey = zero padding)")
-        self.ax.set_ylabel("output position (row 0: the input)")
-        self.title = self.ax.set_title(" ", fontsize=10)
-        self._freeze_layout([self.cells, self.title])
+        self.inputs = ax.add_collection(PolyCollection([], facecolor="#cfe3f3", edgecolor="0.2", linewidth=1.2))
+        self.pads = ax.add_collection(PolyCollection([], facecolor="0.85", edgecolor="0.2", linewidth=1.2,
+                                                     hatch=PAD_HATCH))
+        self.windows = ax.add_collection(PolyCollection([], facecolor=COLORS["a"], edgecolor="0.1",
+                                                        linewidth=1.0))
+        self.spans = ax.add_collection(LineCollection([], color="0.25", linewidth=2))
+        points = self.fig.dpi / 72  # glyph outlines are in points
+        left = blended_transform_factory(ax.transAxes, ax.transData)
+        self.number_halo, self.number_glyphs, self.label_glyphs = (ax.add_collection(PathCollection(
+            [], offsets=np.zeros((0, 2)), offset_transform=where, transform=Affine2D().scale(points), **look))
+            for where, look in ((ax.transData, dict(facecolor="none", edgecolor="white", linewidth=3)),
+                                (ax.transData, dict(facecolor="black", edgecolor="none")),
+                                (left, dict(facecolor="black", edgecolor="none"))))
+        self.label_glyphs.set_clip_on(False)  # the row labels sit in the left margin
+        self.numbers: list[str] = []  # the cells' numbers, left to right, as drawn
+        self.row_labels: list[str] = []  # "input x", then "y[0]", "y[1]", ... top to bottom
+        self.title = self.fig.suptitle(" ")
+        self._freeze_layout([self.inputs, self.pads, self.windows, self.spans, self.number_halo,
+                             self.number_glyphs, self.label_glyphs, self.title])
+
+    @staticmethod
+    def _squares(xs, y: float, half: float = 0.42) -> list:
+        return [[(x - half, y - half), (x + half, y - half), (x + half, y + half), (x - half, y + half)]
+                for x in xs]
 
     def controls(self) -> dict[str, Any]:
         defaults = {"n": 7, "kernel_size": 3, "stride": 1, "padding": 0, "dilation": 1,
@@ -51,24 +94,47 @@ class OutputSizeDemo(LiveDemo):
             out = conv.conv_output_size(n, kernel_size, stride, padding, dilation)
         except ValueError:
             out = 0
-        grid = np.zeros((out + 2, width))
-        grid[0] = 1
-        grid[0, padding:padding + n] = 2
-        for o in range(out):
-            grid[o + 2, o * stride + dilation * np.arange(kernel_size)] = 3
-        self.cells.set_data(grid)
-        self.cells.set_extent((-0.5, width - 0.5, out + 1.5, -0.5))
+        # Positions on the axis: padded cell j at x = j, so input cell i at x = i + padding.
+        xs = np.arange(width)
+        is_pad = (xs < padding) | (xs >= padding + n)
+        self.inputs.set_verts(self._squares(xs[~is_pad], 0))
+        self.pads.set_verts(self._squares(xs[is_pad], 0))
+        size = font()
+        self.numbers = [f"{x - padding}" for x in xs]
+        numbers = [_glyphs(t, size) for t in self.numbers]
+        self.number_halo.set_paths(numbers)
+        self.number_glyphs.set_paths(numbers)
+        for glyphs in (self.number_halo, self.number_glyphs):
+            glyphs.set_offsets(np.column_stack([xs, np.zeros(width)]))
+        self.window_cells = [o * stride + dilation * np.arange(kernel_size) for o in range(out)]
+        rows = 1.3 + np.arange(out)  # a gap between the input and the windows
+        self.windows.set_verts([sq for o, cells in enumerate(self.window_cells)
+                                for sq in self._squares(cells, rows[o], 0.36)])
+        self.spans.set_segments([[(cells[0], rows[o]), (cells[-1], rows[o])]
+                                 for o, cells in enumerate(self.window_cells)])
+        self.row_labels = ["input x"] + [f"y[{o}]" for o in range(out)]
+        self.label_glyphs.set_paths([_glyphs(t, size, "right") for t in self.row_labels])
+        self.label_glyphs.set_offsets(np.column_stack([np.full(out + 1, -0.012), np.r_[0, rows]]))
+        self.ax.set_xlim(-0.6, max(width, 4) - 0.4)
+        self.ax.set_ylim(max(out + 0.9, 3), -0.6)
+
+        outputs = f"{out} output{'' if out == 1 else 's'}"
+        inputs = f"{n} input{'' if n == 1 else 's'}"
+        pads = f" + {padding} padding cell{'' if padding == 1 else 's'} on each side" if padding else ""
         formula = (f"⌊(n + 2p − d(k − 1) − 1) / s⌋ + 1 = ⌊({n} + {2 * padding} − "
                    f"{dilation * (kernel_size - 1)} − 1) / {stride}⌋ + 1")
         if out == 0:
-            self.title.set_text(f"a window spans {reach} cells: it does not fit in {width}")
-            self.caption = f"{formula} &lt; 1: <b>no output</b>. Pad more or use a smaller kernel."
+            self.title.set_text(f"no output: a window spans {reach} cells, the padded input has {width}")
+            self.caption = (f"{inputs}{pads}: output size {formula} &lt; 1: <b>no output</b>. "
+                            "Pad more or use a smaller kernel.")
             return self.fig
-        self.title.set_text(f"{out} outputs from {n} inputs; each window spans {reach} cells")
+        self.title.set_text(f"{outputs} from {inputs}; each window spans {reach} cell{'' if reach == 1 else 's'}")
         weights = out_channels * in_channels * kernel_size ** 2
-        self.caption = (f"output size {formula} = <b>{out}</b>. For an {n}×{n}×{in_channels} input "
-                        f"the layer gives {out}×{out}×{out_channels}, with weights of shape "
-                        f"({out_channels}, {in_channels}, {kernel_size}, {kernel_size}): "
+        self.caption = (f"{inputs}{pads}, kernel {kernel_size}, stride {stride}, dilation {dilation}: "
+                        f"output size {formula} = <b>{out}</b>, so {outputs}, "
+                        + (f"y[0] … y[{out - 1}]. " if out > 1 else "y[0]. ")
+                        + f"For a {n}×{n}×{in_channels} input the layer gives {out}×{out}×{out_channels}, "
+                        f"with weights of shape ({out_channels}, {in_channels}, {kernel_size}, {kernel_size}): "
                         f"{weights:,} weights + {out_channels} biases.")
         return self.fig
 
@@ -92,7 +158,7 @@ class EquivarianceDemo(LiveDemo):
     image_format = "jpeg"
 
     def __init__(self, image: np.ndarray, weight: np.ndarray):
-        super().__init__(9, 3.4)
+        super().__init__(10.5, 4)
         self.image = np.asarray(image, float)
         self.weight = np.asarray(weight, float)
         self.pad = self.weight.shape[-1] // 2
@@ -103,7 +169,7 @@ class EquivarianceDemo(LiveDemo):
                       axes[2].imshow(np.zeros_like(self.base), cmap="magma", clim=(0, 1))]
         titles = ["shifted input", "feature map of the shifted input",
                   "|that − shifted feature map|"]
-        self.titles = [ax.set_title(t, fontsize=10) for ax, t in zip(axes, titles)]
+        self.titles = [ax.set_title(t) for ax, t in zip(axes, titles)]
         for ax in axes:
             ax.axis("off")
         self._freeze_layout(self.views)

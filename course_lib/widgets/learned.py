@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from course_lib.visualize import TopPatches, occlusion_positions
-from course_lib.widgets.base import LiveDemo, _numpy, _rgb_or_grey, _off, _mosaic
+from course_lib.figures.style import COLORS
+from course_lib.widgets.base import LiveDemo, _class_bars, _mark_classes, _mosaic, _numpy, _off, _rgb_or_grey
 
 __all__ = ["TopPatchesDemo", "OcclusionDemo"]
 
@@ -26,18 +27,18 @@ class TopPatchesDemo(LiveDemo):
     """
 
     def __init__(self, tops: Sequence[TopPatches], layer: str = ""):
-        super().__init__(4.0, 4.3)
+        super().__init__(5.2, 5.4)
         self.tops, self.layer = list(tops), layer
         patches = torch.stack([t.patches for t in self.tops]).numpy()  # (C, k, c, S, S)
         self.lo, self.hi = float(patches.min()), float(patches.max())
         self.patches = patches
         self.cols = int(np.ceil(np.sqrt(patches.shape[1])))
         ax = self.fig.subplots()
-        cmap = colormaps["gray"].with_extremes(bad="tab:orange")
+        cmap = colormaps["gray"].with_extremes(bad=COLORS["b"])
         self.view = ax.imshow(self._tiles(0), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xlabel("strongest first: left to right, top to bottom", fontsize=8)
+        ax.set_xlabel("strongest first: left to right, top to bottom")
         _off(ax)
-        self.title = ax.set_title(" ", fontsize=10)
+        self.title = ax.set_title(" ")
         self._freeze_layout([self.view, self.title])
 
     def _tiles(self, channel: int) -> np.ndarray:
@@ -74,7 +75,7 @@ class OcclusionDemo(LiveDemo):
 
     def __init__(self, image: torch.Tensor, probs: torch.Tensor, label: int, patch: int, stride: int,
                  fill: float, class_names: Sequence[str] | None = None):
-        super().__init__(9.5, 3.3)
+        super().__init__(12, 4.6)
         self.image, self.probs = _numpy(image), _numpy(probs)
         self.label, self.patch, self.fill = int(label), int(patch), float(fill)
         h, w = self.image.shape[1:]
@@ -86,21 +87,19 @@ class OcclusionDemo(LiveDemo):
         ax_img, ax_map, ax_bars = self.fig.subplots(1, 3)
         self.shown = ax_img.imshow(_rgb_or_grey(self.image, self.lo, self.hi), cmap="gray", vmin=0, vmax=1,
                                    interpolation="nearest")
-        self.square = ax_img.add_patch(Rectangle((0, 0), patch, patch, fill=False, ec="tab:orange", lw=2))
-        ax_img.set_title(f"covered input (true: {self.names[self.label]})", fontsize=9)
+        self.square = ax_img.add_patch(Rectangle((0, 0), patch, patch, fill=False, ec=COLORS["b"], lw=2.5, ls="--"))
+        ax_img.set_title(f"covered input\n(true: {self.names[self.label]})")
         centres_r, centres_c = self.rows + patch / 2 - 0.5, self.cols + patch / 2 - 0.5
         half = stride / 2
         im = ax_map.imshow(self.probs[..., self.label], cmap="viridis", vmin=0, vmax=1,
                            extent=(centres_c[0] - half, centres_c[-1] + half, centres_r[-1] + half, centres_r[0] - half))
         ax_map.set(xlim=(-0.5, w - 0.5), ylim=(h - 0.5, -0.5))
-        ax_map.set_title(f"p({self.names[self.label]}) for each square centre", fontsize=9)
+        ax_map.set_title(f"p({self.names[self.label]})\nfor each square centre")
         self.fig.colorbar(im, ax=ax_map, shrink=0.8)
-        self.dot, = ax_map.plot([], [], "o", ms=9, mfc="none", mec="tab:orange", mew=2)
+        self.dot, = ax_map.plot([], [], "o", ms=9, mfc="none", mec=COLORS["b"], mew=2.5)
         for ax in (ax_img, ax_map):
             _off(ax)
-        self.bars = ax_bars.bar(range(k), np.zeros(k), color="0.6")
-        ax_bars.set(ylim=(0, 1), xticks=range(k), title="p(class), square here")
-        ax_bars.set_xticklabels(self.names, rotation=90 if max(map(len, self.names)) > 2 else 0, fontsize=7)
+        self.bars = _class_bars(ax_bars, k, self.names)
         self.centres = (centres_r, centres_c)
         self._freeze_layout([self.shown, self.square, self.dot, *self.bars])
 
@@ -120,10 +119,8 @@ class OcclusionDemo(LiveDemo):
         self.dot.set_data([self.centres[1][j]], [self.centres[0][i]])
         p = self.probs[i, j]
         guess = int(p.argmax())
-        for c, bar in enumerate(self.bars):
-            bar.set_height(p[c])
-            bar.set_color("tab:green" if c == self.label else ("crimson" if c == guess else "0.6"))
+        _mark_classes(self.bars, p, self.label, guess)
         self.caption = (f"square at rows {top}-{top + self.patch - 1}, columns {left}-{left + self.patch - 1}: "
                         f"p({self.names[self.label]}) = <b>{p[self.label]:.2f}</b>; the network says "
-                        f"<b>{self.names[guess]}</b> ({p[guess]:.2f}).")
+                        f"<b>{self.names[guess]}</b> ({p[guess]:.2f}, {'right' if guess == self.label else 'wrong'}).")
         return self.fig

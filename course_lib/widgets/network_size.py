@@ -36,7 +36,7 @@ class LayerSizeDemo(LiveDemo):
         self.ax.set_yscale("log")
         self.ax.set_ylim(1, 1e16)
         self.ax.grid(axis="y", which="major", alpha=0.3)
-        self.ax.legend(fontsize=8, loc="upper left")
+        self.ax.legend(loc="upper left")
         # The exact numbers go in the caption's table: HTML costs the callback nothing to draw.
         self._freeze_layout([p for bars in self.bars.values() for p in bars])
 

@@ -35,12 +35,11 @@ class PoolingShiftDemo(LiveDemo):
             ax.set_ylim(-0.05 * top, top)
         axes[0].plot(*stem_xy(np.arange(length), self.before), color="0.75", lw=5)
         self.after = axes[0].plot([], [], color=COLORS["a"], lw=2)[0]
-        axes[0].set_title("detector values: before (grey) and after the shift (blue)",
-                          fontsize=10, loc="left")
+        axes[0].set_title("detector values: before (grey) and after the shift (blue)", loc="left")
         self.pooled_before = axes[1].plot([], [], "s", color="0.75", ms=12)[0]
         self.pooled_after = axes[1].plot([], [], "o", color=COLORS["a"])[0]
         self.changed = axes[1].plot([], [], "x", color=COLORS["hi"], ms=12, mew=2)[0]
-        self.pool_title = axes[1].set_title(" ", fontsize=10, loc="left")
+        self.pool_title = axes[1].set_title(" ", loc="left")
         self._freeze_layout([self.after, self.pooled_before, self.pooled_after, self.changed,
                             self.pool_title])
 

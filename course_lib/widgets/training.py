@@ -12,7 +12,8 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from course_lib.widgets.base import LiveDemo, _numpy, _off, _mosaic
+from course_lib.figures.style import COLORS
+from course_lib.widgets.base import LiveDemo, _class_bars, _mark_classes, _mosaic, _numpy, _off
 
 __all__ = ["ILSVRC_TOP5_ERROR", "HUMAN_TOP5_ERROR", "DigitBrowserDemo", "ILSVRCDemo", "AugmentationDemo"]
 
@@ -41,32 +42,27 @@ class DigitBrowserDemo(LiveDemo):
 
     def __init__(self, images, labels, probs, c1, c3, indices: Sequence[int] | None = None,
                  ids: Sequence[int] | None = None):
-        super().__init__(10, 4.2)
+        super().__init__(11, 5.6)
         self.images, self.labels, self.probs = _numpy(images), np.asarray(labels), _numpy(probs)
         self.c1, self.c3 = _numpy(c1), _numpy(c3)
         self.indices = np.arange(len(self.images)) if indices is None else np.asarray(indices)
         self.ids = np.arange(len(self.images)) if ids is None else np.asarray(ids)
         if len(self.indices) == 0:
             raise ValueError("DigitBrowserDemo: argument 'indices' is empty: there is nothing to browse.")
-        grid = self.fig.add_gridspec(3, 10)
-        ax_digit, ax_bars = self.fig.add_subplot(grid[0:2, 0:2]), self.fig.add_subplot(grid[2, 0:2])
+        grid = self.fig.add_gridspec(2, 2, width_ratios=[1, 3.2], height_ratios=[1.2, 1])
+        ax_digit, ax_bars = self.fig.add_subplot(grid[0, 0]), self.fig.add_subplot(grid[1, 0])
         self.digit = ax_digit.imshow(self.images[self.indices[0]], cmap="gray", interpolation="nearest")
-        self.title = ax_digit.set_title(" ", fontsize=10)
+        self.title = ax_digit.set_title(" \n ")  # two lines, as in every frame: the layout keeps room
         _off(ax_digit)
-        k = self.probs.shape[1]
-        self.bars = ax_bars.bar(range(k), np.zeros(k), color="0.6")
-        ax_bars.set(ylim=(0, 1), xticks=range(k), yticks=[0, 0.5, 1])
-        ax_bars.tick_params(labelsize=7)
-        ax_bars.set_title("p(class)", fontsize=8)
+        self.bars = _class_bars(ax_bars, self.probs.shape[1])
         self.maps = []
-        for layer, maps, spot, cols in (("C1", self.c1, grid[0, 2:], self.c1.shape[1]), ("C3", self.c3, grid[1:, 2:], 8)):
+        for layer, maps, spot, cols in (("C1", self.c1, grid[0, 1], self.c1.shape[1]), ("C3", self.c3, grid[1, 1], 8)):
             top = float(np.percentile(maps.max(axis=(2, 3)), 90)) or 1.0  # same scale for every digit
             ax = self.fig.add_subplot(spot)
             cmap = colormaps["magma"].with_extremes(bad="white")
             image = ax.imshow(_mosaic(maps[0], cols), cmap=cmap, vmin=0, vmax=top, interpolation="nearest")
             self.maps.append((maps, cols, image))
-            ax.set_title(f"{layer}: {maps.shape[1]} maps of {maps.shape[2]}×{maps.shape[3]}, after ReLU "
-                         "(left to right, top to bottom)", fontsize=8)
+            ax.set_title(f"{layer}: {maps.shape[1]} maps of {maps.shape[2]}×{maps.shape[3]} after ReLU")
             _off(ax)
         self._freeze_layout([self.digit, self.title, *self.bars, *(im for _, _, im in self.maps)])
 
@@ -81,14 +77,12 @@ class DigitBrowserDemo(LiveDemo):
         p, y = self.probs[n], int(self.labels[n])
         guess = int(p.argmax())
         self.digit.set_data(self.images[n])
-        self.title.set_text(f"#{self.ids[n]}: true {y}, read as {guess}")
-        self.title.set_color("black" if guess == y else "crimson")
-        for c, bar in enumerate(self.bars):
-            bar.set_height(p[c])
-            bar.set_color("tab:green" if c == y else ("crimson" if c == guess else "0.6"))
+        verdict = "✓ right" if guess == y else "✗ wrong"
+        self.title.set_text(f"#{self.ids[n]}: true {y},\nread as {guess} {verdict}")
+        _mark_classes(self.bars, p, y, guess)
         for maps, cols, image in self.maps:
             image.set_data(_mosaic(maps[n], cols))
-        self.caption = (f"digit {y} read as <b>{guess}</b> with p = {p[guess]:.2f} "
+        self.caption = (f"digit {y} read as <b>{guess}</b> ({'right' if guess == y else 'wrong'}) with p = {p[guess]:.2f} "
                         f"(p of the truth: {p[y]:.2f}). C1 maps respond to strokes of one orientation; "
                         f"C3 maps combine them over a wider window.")
         return self.fig
@@ -99,21 +93,22 @@ class ILSVRCDemo(LiveDemo):
     """The ImageNet challenge's winning top-5 error by year; the slider picks a year."""
 
     def __init__(self):
-        super().__init__(7, 3.8)
+        super().__init__(8.5, 4.8)
         ax = self.fig.subplots()
         years = list(ILSVRC_TOP5_ERROR)
         errors = [ILSVRC_TOP5_ERROR[y][0] for y in years]
-        ax.plot(years, errors, "o-", color="tab:blue", label="winning entry")
+        ax.plot(years, errors, "o-", color=COLORS["a"], label="winning entry")
         for y, e in zip(years, errors):
-            ax.annotate(f"{e}", (y, e), textcoords="offset points", xytext=(6, 4), fontsize=8)
-        ax.axhline(HUMAN_TOP5_ERROR, color="tab:red", ls="--", label=f"a human: {HUMAN_TOP5_ERROR} %")
-        ax.axvspan(2011.5, 2015.5, color="tab:orange", alpha=0.08, label="conv nets win")
+            ax.annotate(f"{e}", (y, e), textcoords="offset points", xytext=(6, 4))
+        ax.axhline(HUMAN_TOP5_ERROR, color=COLORS["hi"], ls="--", label=f"a human: {HUMAN_TOP5_ERROR} %")
+        ax.axvspan(2011.5, 2015.5, facecolor=COLORS["b"], alpha=0.12, hatch="..", edgecolor="0.6", lw=0,
+                   label="conv nets win")
         ax.set(xlabel="ILSVRC year", ylabel="top-5 error (%)", ylim=(0, 31), xlim=(2009.5, 2015.5),
-               title="ImageNet classification: the winning top-5 error")
-        ax.legend(fontsize=8, loc="upper right")
+               title="ImageNet: the winning top-5 error")
+        ax.legend(loc="upper right")
         ax.grid(alpha=0.3)
         self.marker, = ax.plot([], [], "o", ms=16, mfc="none", mec="black", mew=2)
-        self.label = ax.text(2009.7, 2.0, "", fontsize=9)
+        self.label = ax.text(2009.7, 2.0, "")
         self._freeze_layout([self.marker, self.label])
 
     def controls(self):
@@ -144,19 +139,19 @@ class AugmentationDemo(LiveDemo):
     """
 
     def __init__(self, images, crop, flip, colour):
-        super().__init__(8, 3.0)
+        super().__init__(9, 3.8)
         self.images = images.float()
         self.crop, self.flip, self.colour = crop, flip, colour
         grid = self.fig.add_gridspec(2, 6)
         ax_orig = self.fig.add_subplot(grid[:, 0:2])
         self.original = ax_orig.imshow(self._show(self.images[0]), interpolation="nearest")
-        ax_orig.set_title("original", fontsize=9)
+        ax_orig.set_title("original")
         _off(ax_orig)
         ax_copies = self.fig.add_subplot(grid[:, 2:])
         self.copies = ax_copies.imshow(self._tiles(self.images[0][None].expand(8, -1, -1, -1)),
                                        interpolation="nearest")
         _off(ax_copies)
-        self.title = self.fig.suptitle(" ", fontsize=10)
+        self.title = self.fig.suptitle(" ")
         self._freeze_layout([self.original, self.copies, self.title])
 
     @staticmethod
