@@ -4,9 +4,15 @@ Every public function validates its arguments with these helpers, so a student w
 the wrong thing gets the same kind, specific message everywhere: which function, which
 argument, what was expected, what was got. The helpers work on NumPy arrays and on torch
 tensors alike (they only look at ``.ndim``, ``.shape`` and ``.dtype``).
+
+Besides shapes and types: finite numbers (a learning rate of NaN or ``True`` is refused), finite
+data, sizes (an array the computation would build past :data:`MAX_ELEMENTS` values or
+:data:`MAX_BYTES` is refused up front, naming the argument), the dtypes sums are taken in
+(:func:`sum_dtype`: int64 for integers, float32 for float16), and training data for ``train``.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Sequence
 
@@ -103,12 +109,100 @@ def result_dtype(*arrays: np.ndarray) -> np.dtype:
     return np.result_type(*arrays)
 
 
+def exact_dtype(dtype: Any) -> Any:
+    """What a layer returns (NumPy or torch dtype): int64 for integers, so that sums are exact
+    (uint8 wraps at 256 otherwise; NumPy's uint64 stays uint64, as int64 would wrap it); floats
+    and complex as they are."""
+    if not isinstance(dtype, np.dtype) and not isinstance(dtype, type):  # a torch dtype
+        import torch
+
+        return dtype if dtype.is_floating_point or dtype.is_complex else torch.int64
+    dtype = np.dtype(dtype)
+    return np.dtype(np.int64) if dtype.kind in "iub" and dtype != np.uint64 else dtype
+
+
+def sum_dtype(dtype: Any) -> Any:
+    """What to add up in: :func:`exact_dtype`, but float32 for float16 and bfloat16, whose sums
+    overflow (float16 at 65504, four values of 30000), as torch does."""
+    dtype = exact_dtype(dtype)
+    if isinstance(dtype, np.dtype):
+        return np.dtype(np.float32) if dtype == np.float16 else dtype
+    import torch
+
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def check_real(x: Any, name: str, func: str) -> None:
+    """Real numbers only (pooling compares and averages them): complex arrays or tensors refused."""
+    if "complex" in str(x.dtype):
+        raise TypeError(f"{func}: argument '{name}' must hold real numbers, got dtype {x.dtype}: "
+                        f"a maximum of complex numbers is not defined. Pool x.real and x.imag.")
+
+
 def check_shape(x: Any, expected: Sequence[int], name: str, func: str, why: str = "") -> None:
     """Check that ``x`` has exactly the shape ``expected``; ``why`` says where that shape comes from."""
     if tuple(x.shape) != tuple(expected):
         because = f" ({why})" if why else ""
         raise ValueError(f"{func}: argument '{name}' must have shape {tuple(expected)}{because}, "
                          f"got shape {tuple(x.shape)}.")
+
+
+def check_finite_number(value: Any, name: str, func: str, minimum: float = 0.0,
+                        strict: bool = False) -> float:
+    """A finite real number ``>= minimum`` (``> minimum`` when ``strict``): a hyperparameter such as
+    a learning rate. Bools, strings, NaN and inf are refused: ``lr=True`` is not a number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{func}: argument '{name}' must be a number, got {_describe(value)}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{func}: argument '{name}' must be a finite number, got {value}.")
+    if value < minimum or (strict and value == minimum):
+        bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
+        if minimum == 0:
+            bound = "positive" if strict else "non-negative"
+        raise ValueError(f"{func}: argument '{name}' must be {bound}, got {value:g}.")
+    return value
+
+
+# One array the code would make may hold at most this many values and bytes: beyond, the call is
+# refused up front, naming the argument, instead of running out of memory half-way.
+MAX_ELEMENTS = 2 ** 31
+MAX_BYTES = 2 ** 33
+
+
+def check_size(count: int, itemsize: int, name: str, func: str, what: str, hint: str = "") -> None:
+    """Refuse a call whose ``what`` (an array the computation must build) would hold ``count``
+    values of ``itemsize`` bytes, past :data:`MAX_ELEMENTS` or :data:`MAX_BYTES`."""
+    count, nbytes = int(count), int(count) * int(itemsize)
+    if count > MAX_ELEMENTS or nbytes > MAX_BYTES:
+        raise ValueError(f"{func}: argument '{name}' is too large: {what} would hold {count:,} values "
+                         f"({nbytes / 2 ** 30:,.1f} GiB), more than the {MAX_ELEMENTS:,} values or "
+                         f"{MAX_BYTES // 2 ** 30} GiB one array may take here.{' ' + hint if hint else ''}")
+
+
+def first_nonfinite(x: Any) -> tuple[int, ...] | None:
+    """Index of the first NaN or inf in a NumPy array or torch tensor, or None if all are finite."""
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            if not (x.is_floating_point() or x.is_complex()) or bool(torch.isfinite(x).all()):
+                return None
+            return tuple(int(i) for i in torch.nonzero(~torch.isfinite(x))[0])
+    except ImportError:  # pragma: no cover
+        pass
+    x = np.asarray(x)
+    if x.dtype.kind not in "fc" or np.isfinite(x).all():
+        return None
+    return tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+
+
+def check_finite(x: Any, name: str, func: str, why: str = "") -> None:
+    """Every value of ``x`` must be finite: NaN or inf here would silently poison the result."""
+    where = first_nonfinite(x)
+    if where is not None:
+        raise ValueError(f"{func}: argument '{name}' holds NaN or inf (the first at index {where}, "
+                         f"value {x[where]}).{' ' + why if why else ''}")
 
 
 def check_positive_number(value: Any, name: str, func: str) -> float:
@@ -199,3 +293,70 @@ def check_tensor(x: Any, name: str, func: str, numpy_module: str) -> None:
                         f"NumPy arrays.")
     raise TypeError(f"{func}: argument '{name}' must be a torch tensor, got {_describe(x)}. "
                     f"Make one with torch.as_tensor({name}).")
+
+
+def check_labelled_data(data: Any, name: str, func: str, once: bool = False) -> Any:
+    """Training data: a pair ``(x, y)`` of tensors (checked here; returned as ``(x, y.long())``),
+    or an iterable of such batches that can be read again, a list or a DataLoader (with ``once``,
+    a generator too). NumPy arrays, bare tensors and generators get a message saying what to do."""
+    import torch
+
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
+        x, y = data
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            raise TypeError(f"{func}: argument '{name}' must hold torch tensors, got NumPy arrays. Convert "
+                            f"them: (torch.from_numpy(x).float(), torch.from_numpy(y).long()).")
+        check_tensor(x, f"{name}[0]", func, "torch")
+        check_array(x, f"{name}[0]", func, ndim=(2, 3, 4, 5), what="batch of inputs (N, ...)")
+        if not x.dtype.is_floating_point:
+            raise TypeError(f"{func}: argument '{name}[0]' must be a float tensor, got {x.dtype}. "
+                            "Scale images first, e.g. x.float() / 255 (or use data.mnist_tensors).")
+        if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype.is_floating_point or y.is_complex() \
+                or y.dtype == torch.bool:
+            raise TypeError(f"{func}: argument '{name}[1]' must be a 1-D integer tensor of class labels, "
+                            f"got {_describe(y)}. Convert them with .long().")
+        if len(x) != len(y):
+            raise ValueError(f"{func}: argument '{name}' has {len(x)} inputs but {len(y)} labels; "
+                             "they must match one to one.")
+        check_finite(x, f"{name}[0]", func, "Training on it would make every weight NaN: clean the data.")
+        if len(y) and int(y.min()) < 0:
+            raise ValueError(f"{func}: argument '{name}[1]' holds the label {int(y.min())}; class labels "
+                             f"are 0, 1, ..., number of classes - 1.")
+        return x, y.long()
+    if isinstance(data, (torch.Tensor, np.ndarray, str, bytes, dict)) or not hasattr(data, "__iter__"):
+        raise TypeError(f"{func}: argument '{name}' must be a pair (x, y) of tensors or a DataLoader "
+                        f"yielding (x, y) batches, got {_describe(data)}.")
+    if not once and iter(data) is data:
+        raise TypeError(f"{func}: argument '{name}' is a generator or iterator ({type(data).__name__}), "
+                        f"which can be read only once, but {func} reads the data every epoch. Pass a "
+                        f"list of (x, y) batches or a DataLoader.")
+    return data
+
+
+def check_model(model: Any, func: str) -> Any:
+    """A torch ``nn.Module`` with parameters; returns the float dtype of its weights."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module) or not any(True for _ in model.parameters()):
+        raise TypeError(f"{func}: argument 'model' must be a torch nn.Module with parameters, got "
+                        f"{_describe(model)}.")
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def check_device(device: Any, func: str) -> Any:
+    """A ``torch.device`` from a device or a name such as ``"cuda:0"``."""
+    import torch
+
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{func}: argument 'device' must be 'cpu', 'cuda', 'mps' or a torch.device, "
+                         f"got {device!r} ({err}).") from None
+
+
+def check_label_range(y: Any, classes: int, name: str, func: str) -> None:
+    """Class labels must index the model's ``classes`` outputs (cross_entropy would fail deep
+    inside otherwise, and on CUDA fatally)."""
+    if int(y.max()) >= classes:
+        raise ValueError(f"{func}: argument '{name}' holds the label {int(y.max())}, but the model "
+                         f"has {classes} outputs: labels must be 0 ... {classes - 1}.")

@@ -19,6 +19,11 @@ How to read the relative error (the largest over all entries, see :func:`relativ
 Work in float64: in float32 the rounding error of ``L`` alone swamps the difference. The
 defaults (``h=1e-5``, ``rtol=1e-6``) suit float64 inputs of order 1, where a correct backward pass
 typically reaches 1e-8 or better. Each check calls ``f`` twice per entry of ``x``: keep it small.
+
+The step is the one actually taken: ``x + h`` is rounded to ``x``'s dtype, so the difference is
+divided by ``(x + h) - (x - h)`` as stored, not by ``2h``. A step too small to change ``x`` at all
+(``x + h == x``, say ``h=1e-20`` at ``x=1``) would estimate 0 whatever the true gradient, so it is
+refused, as is an ``x`` holding NaN or inf (there is no derivative to check there).
 """
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from course_lib._checks import check_array, check_positive_number, check_shape, to_numeric_array
+from course_lib._checks import (check_array, check_finite, check_finite_number, check_shape,
+                                to_numeric_array)
 
 __all__ = ["numerical_gradient", "relative_error", "GradCheckResult", "check_gradient",
            "check_layer_gradients"]
@@ -53,9 +59,10 @@ def _check_perturbable(x: Any, func: str) -> None:
     if not x.flags.writeable:
         raise ValueError(f"{func}: argument 'x' must be writeable (it is nudged in place and "
                          f"restored); pass a copy, e.g. x.copy().")
+    check_finite(x, "x", func, "A gradient at NaN or inf cannot be checked: look at what made it.")
     if x.dtype != np.float64:
         warnings.warn(f"{func}: 'x' has dtype {x.dtype}; finite differences need float64 to be "
-                      f"accurate. Expect large errors, or use x.astype(np.float64).", stacklevel=3)
+                      f"accurate. Expect large errors, or use x.astype(np.float64).", stacklevel=4)
 
 
 def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, dout: Any = None,
@@ -75,9 +82,26 @@ def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, dout: Any 
     >>> np.round(numerical_gradient(lambda x: np.sum(x ** 2), x), 6)   # exact answer: 2x
     array([ 2., -4.,  6.])
     """
-    func = "numerical_gradient"
+    return _numerical_gradient(f, x, dout, h, "numerical_gradient")
+
+
+def _check_step(x: np.ndarray, h: float, func: str) -> None:
+    """``x + h`` and ``x - h`` must differ from ``x`` in its own dtype, at every entry."""
+    with np.errstate(over="ignore"):
+        stuck = (x + h == x) | (x - h == x)
+    if stuck.any():
+        where = tuple(int(i) for i in np.argwhere(stuck)[0])
+        suggest = float(np.finfo(x.dtype).eps) ** (1 / 3) * max(1.0, float(np.abs(x).max()))
+        raise ValueError(f"{func}: argument 'h' = {h:g} is too small to change x{list(where)} = "
+                         f"{x[where]} in {x.dtype} (x + h == x there), so the estimate would be 0 "
+                         f"whatever the gradient. Use a larger h, about {suggest:.0e} here"
+                         f"{'' if x.dtype == np.float64 else ', and x in float64'}.")
+
+
+def _numerical_gradient(f, x, dout, h, func: str) -> np.ndarray:
     _check_perturbable(x, func)
-    h = check_positive_number(h, "h", func)
+    h = check_finite_number(h, "h", func, strict=True)
+    _check_step(x, h, func)
     out_shape = np.shape(f(x))
     if dout is None:
         dout = np.ones(out_shape)
@@ -89,12 +113,13 @@ def numerical_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, dout: Any 
         original = x[index]
         try:
             x[index] = original + h
-            out_plus = np.asarray(f(x), dtype=np.float64)
+            plus, out_plus = float(x[index]), np.asarray(f(x), dtype=np.float64)
             x[index] = original - h
-            out_minus = np.asarray(f(x), dtype=np.float64)
+            minus, out_minus = float(x[index]), np.asarray(f(x), dtype=np.float64)
         finally:
             x[index] = original
-        grad[index] = np.sum((out_plus - out_minus) * dout) / (2 * h)
+        # Divide by the step actually taken: x + h was rounded to x's dtype.
+        grad[index] = np.sum((out_plus - out_minus) * dout) / (plus - minus)
     return grad
 
 
@@ -162,8 +187,8 @@ def check_gradient(f: Callable[[np.ndarray], Any], x: np.ndarray, analytic_grad:
     func = "check_gradient"
     analytic = to_numeric_array(analytic_grad, "analytic_grad", func).astype(np.float64)
     check_shape(analytic, np.shape(x), "analytic_grad", func, why="the shape of 'x'")
-    rtol = check_positive_number(rtol, "rtol", func)
-    numerical = numerical_gradient(f, x, dout, h)
+    rtol = check_finite_number(rtol, "rtol", func, strict=True)
+    numerical = _numerical_gradient(f, x, dout, h, func)
     errors = _relative_errors(analytic, numerical)
     worst = np.unravel_index(np.argmax(errors), errors.shape)
     worst_error = float(errors[worst])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib._checks import check_int, to_numeric_array
+from course_lib._checks import check_bool, check_finite_number, check_int, to_numeric_array
 from course_lib.conv import conv2d_layer, conv2d_layer_backward
 from course_lib.pool import max_pool2d, max_pool2d_backward
 
@@ -109,12 +109,28 @@ class Linear:
         return dout @ self.params["weight"]
 
 
+def _check_labels(labels, n: int, num_classes: int, func: str) -> np.ndarray:
+    """``n`` integer class labels in [0, num_classes), as int64. Floats are refused, not truncated
+    (1.7 is no class), and so is -1, which NumPy indexing would quietly read as the last class."""
+    labels = to_numeric_array(labels, "labels", func, ndim=1, what="vector of class labels")
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{func}: argument 'labels' must hold integers (class numbers), got dtype "
+                        f"{labels.dtype}. If they are whole numbers, use labels.astype(int).")
+    if len(labels) != n or labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"{func}: argument 'labels' must be {n} integers in [0, {num_classes}), "
+                         f"got {len(labels)} values in [{labels.min()}, {labels.max()}].")
+    return labels.astype(np.int64)
+
+
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean cross-entropy of softmax(logits) against integer labels, and its gradient.
 
     ``loss = mean_n( -log softmax(z_n)[y_n] )``; ``dloss/dz = (softmax(z) - onehot(y)) / N``.
     Subtracting each row's maximum first changes nothing mathematically and avoids overflow.
     """
+    func = "softmax_cross_entropy"
+    logits = to_numeric_array(logits, "logits", func, ndim=2, what="(N, classes) array of scores")
+    labels = _check_labels(labels, len(logits), logits.shape[1], func)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     n = len(labels)
@@ -143,7 +159,9 @@ class NumpyLeNet5:
     def __init__(self, num_classes: int = 10, dtype=np.float32, seed: int = 0) -> None:
         self.num_classes = check_int(num_classes, "num_classes", "NumpyLeNet5", 1)
         self.dtype = np.dtype(dtype)
-        rng = np.random.default_rng(seed)
+        if self.dtype.kind != "f" or self.dtype.itemsize < 4:
+            raise TypeError(f"NumpyLeNet5: argument 'dtype' must be np.float32 or np.float64, got {self.dtype}.")
+        rng = np.random.default_rng(check_int(seed, "seed", "NumpyLeNet5", 0))
 
         def init(*shape):
             # A larger, He-style start (sqrt(6/fan_in)) trains visibly worse here in 2-3 epochs.
@@ -177,6 +195,7 @@ class NumpyLeNet5:
     # ---- forward and backward
     def forward(self, x, keep_caches: bool = False) -> np.ndarray:
         """Logits (N, num_classes) of a batch (N, 1, 28, 28)."""
+        keep_caches = check_bool(keep_caches, "keep_caches", "NumpyLeNet5.forward")
         x = to_numeric_array(x, "x", "NumpyLeNet5.forward", ndim=4, what="(N, 1, 28, 28) batch")
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"NumpyLeNet5.forward: argument 'x' must have shape (N, 1, 28, 28), "
@@ -203,13 +222,19 @@ class NumpyLeNet5:
     def loss_and_gradients(self, x, labels) -> tuple[float, dict[str, np.ndarray]]:
         """Mean cross-entropy on a batch and the gradient of every parameter."""
         logits = self.forward(x, keep_caches=True)
-        loss, dlogits = softmax_cross_entropy(logits, self._labels(labels, len(logits)))
+        labels = _check_labels(labels, len(logits), self.num_classes, "NumpyLeNet5.loss_and_gradients")
+        loss, dlogits = softmax_cross_entropy(logits, labels)
         self.backward(dlogits)
         return loss, self.gradients()
 
     def sgd_step(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
         """One SGD update, the same rule as ``torch.optim.SGD``:
-        ``v = momentum * v + (g + weight_decay * w);  w = w - lr * v`` (in place)."""
+        ``v = momentum * v + (g + weight_decay * w);  w = w - lr * v`` (in place). The three
+        hyperparameters must be finite numbers (``lr=nan`` would make every weight NaN)."""
+        func = "NumpyLeNet5.sgd_step"
+        lr = check_finite_number(lr, "lr", func, strict=True)
+        momentum = check_finite_number(momentum, "momentum", func)
+        weight_decay = check_finite_number(weight_decay, "weight_decay", func)
         params, grads = self.parameters(), self.gradients()
         for name, w in params.items():
             v = self.velocity[name]
@@ -219,24 +244,23 @@ class NumpyLeNet5:
 
     def train_step(self, x, labels, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> float:
         """Forward, backward and one SGD update on a batch; returns the batch loss."""
+        func = "NumpyLeNet5.train_step"
+        lr = check_finite_number(lr, "lr", func, strict=True)  # before the work, not after it
+        momentum = check_finite_number(momentum, "momentum", func)
+        weight_decay = check_finite_number(weight_decay, "weight_decay", func)
         loss, _ = self.loss_and_gradients(x, labels)
         self.sgd_step(lr, momentum, weight_decay)
         return loss
 
     def predict(self, x, batch_size: int = 1000) -> np.ndarray:
         """Predicted class of each image (N,)."""
+        batch_size = check_int(batch_size, "batch_size", "NumpyLeNet5.predict", 1)
         return np.concatenate([self.forward(x[i:i + batch_size]).argmax(1)
                                for i in range(0, len(x), batch_size)])
 
     def accuracy(self, x, labels, batch_size: int = 1000) -> float:
-        return float((self.predict(x, batch_size) == self._labels(labels, len(x))).mean())
-
-    def _labels(self, labels, n: int) -> np.ndarray:
-        labels = to_numeric_array(labels, "labels", "NumpyLeNet5", ndim=1, what="vector of class labels")
-        if len(labels) != n or labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(f"NumpyLeNet5: 'labels' must be {n} integers in [0, {self.num_classes}), "
-                             f"got {len(labels)} values in [{labels.min()}, {labels.max()}].")
-        return labels.astype(np.int64)
+        labels = _check_labels(labels, len(x), self.num_classes, "NumpyLeNet5.accuracy")
+        return float((self.predict(x, batch_size) == labels).mean())
 
     # ---- torch interop
     def load_from_torch(self, model) -> "NumpyLeNet5":

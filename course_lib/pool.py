@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from course_lib._checks import (check_int, check_kernel_fits, check_pool_padding,
-                                check_positive_number, check_shape, check_tuple,
-                                to_numeric_array)
+from course_lib._checks import (check_bool, check_int, check_kernel_fits, check_pool_padding,
+                                check_positive_number, check_real, check_shape, check_size,
+                                check_tuple, sum_dtype, to_numeric_array)
 
 __all__ = ["max_pool2d", "avg_pool2d", "lp_pool2d", "max_pool1d", "avg_pool1d",
            "max_pool2d_backward", "avg_pool2d_backward", "lp_pool2d_backward",
@@ -92,15 +92,27 @@ def _geometry(x: np.ndarray, kernel_size, stride, padding, func: str, spatial: i
     return _Pool(tuple(x.shape), spatial, kernel, stride, padding)
 
 
+def _check_windows(pool: _Pool, func: str) -> None:
+    """A backward pass builds a value for every cell of every window: refuse what cannot fit."""
+    count = int(np.prod(pool.shape[:-pool.spatial])) * int(np.prod(pool.out_hw + pool.kernel))
+    check_size(count, 8, "x", func, "the gradients of all the pooling windows",
+               "Use a smaller input or kernel_size, or a larger stride.")
+
+
 def _read_input(x, func: str, spatial: int) -> np.ndarray:
     ndim, what = _LAYOUT[spatial]
-    return to_numeric_array(x, "x", func, ndim=ndim, what=what)
+    x = to_numeric_array(x, "x", func, ndim=ndim, what=what)
+    check_real(x, "x", func)
+    return x
 
 
 def _read_dout(dout, pool: _Pool, func: str) -> np.ndarray:
     dout = to_numeric_array(dout, "dout", func)
     check_shape(dout, pool.out_shape, "dout", func, why="the shape of the forward output")
+    check_real(dout, "dout", func)
+    _check_windows(pool, func)
     return dout
+
 
 
 def _grad_dtype(*arrays: np.ndarray) -> np.dtype:
@@ -124,11 +136,11 @@ def _add_windows(grad_windows: np.ndarray, pool: _Pool, dtype: np.dtype) -> np.n
     n, c, oh, ow = grad_windows.shape[:4]
     (kh, kw), (sh, sw), (ph, pw) = pool.kernel, pool.stride, pool.padding
     h, w = pool.in_hw
-    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
+    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=sum_dtype(dtype))
     for i in range(kh):
         for j in range(kw):
             dxp[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += grad_windows[..., i, j]
-    return pool.unpad(dxp).reshape(pool.shape)
+    return pool.unpad(dxp).reshape(pool.shape).astype(dtype, copy=False)
 
 
 # ---------------------------------------------------------------- max pooling
@@ -145,15 +157,25 @@ def _max_pool(x, kernel_size, stride, padding, func: str, spatial: int) -> np.nd
 def _max_switches(x4: np.ndarray, pool: _Pool) -> np.ndarray:
     """One-hot ``(N, C, OH, OW, kh, kw)``: where each window's maximum sits (the "switch").
 
-    Ties go to the first maximum in row-major window order, as in torch. Integers are compared as
-    float64 so that padding can be -inf and never win (exact for |x| < 2**53).
+    Chosen exactly as torch chooses: the first maximum in row-major window order; but the last
+    NaN, if the window holds one (NaN beats every number); and never a padding cell, so a window
+    whose real cells are all -inf sends its gradient to its first real cell.
     """
-    xf = x4 if np.issubdtype(x4.dtype, np.inexact) else x4.astype(np.float64)
-    windows = _windows(pool.pad(xf, -np.inf), pool)
+    low = -np.inf if np.issubdtype(x4.dtype, np.inexact) else np.iinfo(x4.dtype).min
+    windows = _windows(pool.pad(x4, low), pool)
     flat = windows.reshape(windows.shape[:4] + (-1,))
-    first_max = flat.argmax(axis=-1)[..., None]
-    onehot = np.arange(flat.shape[-1]) == first_max
-    return onehot.reshape(windows.shape)
+    switch = flat.argmax(axis=-1)   # the first maximum, or the first NaN
+    # Rare windows need another look: those holding a NaN (torch takes the last one), and padded
+    # ones whose maximum is the padding value itself (argmax may have picked a padding cell).
+    nan = np.issubdtype(x4.dtype, np.inexact) and np.isnan(x4).any() and np.isnan(flat).any(axis=-1)
+    if np.any(nan):
+        switch[nan] = flat.shape[-1] - 1 - np.isnan(flat[nan])[..., ::-1].argmax(axis=-1)
+    if pool.padding != (0, 0) and (x4 == low).any():
+        real = _windows(pool.pad(np.ones((1, 1) + pool.in_hw, dtype=bool), False), pool)
+        real = np.broadcast_to(real.reshape(real.shape[:4] + (-1,)), flat.shape)
+        at_low = (flat.max(axis=-1) == low) & ~np.asarray(nan)
+        switch[at_low] = ((flat[at_low] == low) & real[at_low]).argmax(axis=-1)
+    return (np.arange(flat.shape[-1]) == switch[..., None]).reshape(windows.shape)
 
 
 def _max_pool_backward(dout, x, kernel_size, stride, padding, func: str, spatial: int):
@@ -161,7 +183,9 @@ def _max_pool_backward(dout, x, kernel_size, stride, padding, func: str, spatial
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
     dout = _read_dout(dout, pool, func)
     switches = _max_switches(pool.as_4d(x), pool)
-    grad_windows = switches * pool.as_4d(dout)[..., None, None]
+    dout4 = pool.as_4d(dout)[..., None, None]
+    # A product would be 0 * NaN = NaN on every cell of a window whose dout is NaN: not there.
+    grad_windows = switches * dout4 if np.isfinite(dout).all() else np.where(switches, dout4, 0)
     return _add_windows(grad_windows, pool, _grad_dtype(dout, x))
 
 
@@ -194,6 +218,8 @@ def max_pool2d_backward(dout, x, kernel_size, stride=None,
     Only the maximum of each window (its "switch") influenced the output, so
     ``dx[a] = sum of dout[o] over the windows o whose first maximum is a``. Overlapping windows
     (F=3, S=2) can share a switch, and then their gradients add up. Returns ``x``'s shape.
+    NaN and -inf go where torch sends them: to the window's last NaN; and a window of -inf (and
+    padding) sends its gradient to its first real cell.
 
     >>> import numpy as np
     >>> x = np.array([[1., 3.], [4., 2.]]).reshape(1, 1, 2, 2)
@@ -235,18 +261,20 @@ def _divisor(pool: _Pool, count_include_pad: bool) -> np.ndarray | int:
 def _avg_pool(x, kernel_size, stride, padding, count_include_pad, func, spatial) -> np.ndarray:
     x = _read_input(x, func, spatial)
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
+    count_include_pad = check_bool(count_include_pad, "count_include_pad", func)
     x4 = pool.as_4d(x if np.issubdtype(x.dtype, np.inexact) else x.astype(np.float64))
-    sums = _windows(pool.pad(x4, 0), pool).sum(axis=(-2, -1))
+    sums = _windows(pool.pad(x4, 0), pool).sum(axis=(-2, -1), dtype=sum_dtype(x4.dtype))
     return (sums / _divisor(pool, count_include_pad)).astype(x4.dtype).reshape(pool.out_shape)
 
 
 def _avg_pool_backward(dout, x, kernel_size, stride, padding, count_include_pad, func, spatial):
     x = _read_input(x, func, spatial)
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
+    count_include_pad = check_bool(count_include_pad, "count_include_pad", func)
     dout = _read_dout(dout, pool, func)
     dtype = _grad_dtype(dout, x)
     # Every cell of a window gets the same share of that window's gradient.
-    share = (pool.as_4d(dout) / _divisor(pool, count_include_pad)).astype(dtype)
+    share = pool.as_4d(dout).astype(dtype) / _divisor(pool, count_include_pad)
     grad_windows = np.broadcast_to(share[..., None, None], share.shape + pool.kernel)
     return _add_windows(grad_windows, pool, dtype)
 
@@ -302,9 +330,11 @@ def avg_pool1d_backward(dout, x, kernel_size, stride=None, padding: int = 0,
 
 # ---------------------------------------------------------------- Lp pooling
 
-def _float_input(x, func: str) -> np.ndarray:
+def _float_input(x, func: str) -> tuple[np.ndarray, np.dtype]:
+    """Floats as they are (float16 as float32: x**p overflows it), integers as float64; and the
+    dtype of the result."""
     x = _read_input(x, func, 2)
-    return x if np.issubdtype(x.dtype, np.inexact) else x.astype(np.float64)
+    return x.astype(sum_dtype(_grad_dtype(x))), _grad_dtype(x)
 
 
 def lp_pool2d(x, p: float, kernel_size, stride=None) -> np.ndarray:
@@ -321,14 +351,14 @@ def lp_pool2d(x, p: float, kernel_size, stride=None) -> np.ndarray:
     array([[[5.]]])
     """
     func = "lp_pool2d"
-    x = _float_input(x, func)
+    x, dtype = _float_input(x, func)
     p = check_positive_number(p, "p", func)
     pool = _geometry(x, kernel_size, stride, 0, func, spatial=2)
     if p == np.inf:
-        return _max_pool(np.abs(x), kernel_size, stride, 0, func, 2)
-    with np.errstate(invalid="ignore"):  # NaN where the real power is undefined, as in torch
+        return _max_pool(np.abs(x), kernel_size, stride, 0, func, 2).astype(dtype)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN where x**p is undefined, as in torch
         sums = _windows(pool.as_4d(x) ** p, pool).sum(axis=(-2, -1))
-        return (sums ** (1 / p)).astype(x.dtype).reshape(pool.out_shape)
+        return (sums ** (1 / p)).astype(dtype).reshape(pool.out_shape)
 
 
 def lp_pool2d_backward(dout, x, p: float, kernel_size, stride=None) -> np.ndarray:
@@ -336,21 +366,25 @@ def lp_pool2d_backward(dout, x, p: float, kernel_size, stride=None) -> np.ndarra
 
     With ``S`` the window's sum of ``x**p``, each of its cells gets
     ``dout * S**(1/p - 1) * x**(p - 1)``; a window with ``S == 0`` passes no gradient (torch's
-    rule). For ``p=inf`` the gradient goes to the largest ``|x|`` with the sign of that ``x``.
+    rule), one with ``S`` NaN passes NaN. For ``p=inf`` the gradient goes to the largest ``|x|``
+    with the sign of that ``x``.
     """
     func = "lp_pool2d_backward"
-    x = _float_input(x, func)
+    x, dtype = _float_input(x, func)
     p = check_positive_number(p, "p", func)
     pool = _geometry(x, kernel_size, stride, 0, func, spatial=2)
     dout = _read_dout(dout, pool, func)
+    dtype = _grad_dtype(dout, np.empty(0, dtype))
     if p == np.inf:
-        return np.sign(x) * _max_pool_backward(dout, np.abs(x), kernel_size, stride, 0, func, 2)
-    x4 = pool.as_4d(x)
-    with np.errstate(invalid="ignore", divide="ignore"):
+        grad = np.sign(x) * _max_pool_backward(dout, np.abs(x), kernel_size, stride, 0, func, 2)
+        return grad.astype(dtype)
+    x4 = pool.as_4d(x).astype(sum_dtype(dtype))  # in the gradient's precision (float64 dout)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         sums = _windows(x4 ** p, pool).sum(axis=(-2, -1))
         scale = np.where(sums == 0, 0.0, pool.as_4d(dout) * sums ** (1 / p - 1))
+        scale = np.where(np.isnan(sums), np.nan, scale)  # NaN ** 0 is 1: keep a NaN window NaN
         grad_windows = scale[..., None, None] * _windows(x4, pool) ** (p - 1)
-    return _add_windows(grad_windows, pool, _grad_dtype(dout, x))
+    return _add_windows(grad_windows, pool, dtype)
 
 
 # ---------------------------------------------------------------- pooling across channels
@@ -368,6 +402,7 @@ def max_pool_channels(x, group_size: int) -> np.ndarray:
     """
     func = "max_pool_channels"
     x = to_numeric_array(x, "x", func, ndim=range(2, 6), what="(N, C, ...) batch")
+    check_real(x, "x", func)
     g = check_int(group_size, "group_size", func, minimum=1)
     n, c = x.shape[:2]
     if c % g:

@@ -15,8 +15,8 @@ follows one of these schedules (``schedule=``):
 - ``"onecycle"`` — warm up to ``lr`` then anneal to ~0, updated every batch (fast short runs);
 - ``None`` — constant.
 
-On CUDA, ``fit`` also uses bf16 autocast and the channels_last memory layout, and
-``compile=True`` wraps the model in ``torch.compile``.
+On CUDA, ``fit`` uses bf16 autocast and channels_last. Bad data and hyperparameters are refused up
+front; a run whose loss or weights become NaN or inf stops and names the likely causes.
 """
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib._checks import check_array, check_int
+from course_lib._checks import (_describe, check_bool, check_device, check_finite_number, check_int,
+                                check_label_range, check_labelled_data, check_model)
 from course_lib.gpu.device import pick_device
 
 __all__ = ["pick_device", "seed_everything", "History", "fit", "evaluate", "save_checkpoint",
@@ -54,6 +55,25 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return torch.Generator().manual_seed(seed)
+
+
+def _rng_state(generator: torch.Generator) -> dict:
+    """Every random state a run draws from, as tensors and numbers (``weights_only``-safe)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"generator": generator.get_state(), "torch": torch.get_rng_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}
+
+
+def _set_rng_state(state: dict, generator: torch.Generator) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
 
 
 # --------------------------------------------------------------------------- history
@@ -92,45 +112,26 @@ class History:
 
 # --------------------------------------------------------------------------- data
 
-def _check_data(data: Data, name: str, func: str) -> Data:
-    """Accept (x, y) tensors or an iterable of batches; refuse anything else clearly."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        x, y = data
-        check_array(x, f"{name}[0]", func, ndim=(2, 3, 4, 5), what="batch of inputs (N, ...)")
-        if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype.is_floating_point:
-            raise TypeError(f"{func}: argument '{name}[1]' must be a 1-D integer tensor of class labels, "
-                            f"got {type(y).__name__} {getattr(y, 'dtype', '')} {tuple(getattr(y, 'shape', ()))}.")
-        if len(x) != len(y):
-            raise ValueError(f"{func}: argument '{name}' has {len(x)} inputs but {len(y)} labels; "
-                             "they must match one to one.")
-        if not x.dtype.is_floating_point:
-            raise TypeError(f"{func}: argument '{name}[0]' must be a float tensor, got {x.dtype}. "
-                            "Scale images first, e.g. x.float() / 255 (or use data.mnist_tensors).")
-        return x, y.long()
-    if isinstance(data, (torch.Tensor, np.ndarray, str)) or not hasattr(data, "__iter__"):
-        raise TypeError(f"{func}: argument '{name}' must be a pair (x, y) of tensors or a DataLoader "
-                        f"yielding (x, y) batches, got {type(data).__name__}.")
-    return data
-
-
-def _batches(data: Data, batch_size: int, device: torch.device, shuffle: bool,
-             generator: torch.Generator | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(data: Data, batch_size: int, device: torch.device, dtype: torch.dtype, shuffle: bool,
+             generator: torch.Generator | None, name: str, func: str
+             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches on ``device``, inputs in the model's float type (float64 data, float32 model)."""
     if isinstance(data, tuple):
         x, y = data
         order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
         order = order.to(x.device)  # once per epoch, not once per batch
         for start in range(0, len(x), batch_size):
             idx = order[start:start + batch_size]
-            yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
-    else:
-        for xb, yb in data:
-            yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            yield x[idx].to(device, dtype, non_blocking=True), y[idx].to(device, non_blocking=True)
+        return
+    for i, batch in enumerate(data):
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise TypeError(f"{func}: argument '{name}' must yield (x, y) pairs, got {_describe(batch)}.")
+        on_cpu = not isinstance(batch[0], torch.Tensor) or batch[0].device.type == "cpu"
+        xb, yb = check_labelled_data(batch, f"{name}[{i}]", func) if on_cpu else batch  # no GPU sync
+        yield xb.to(device, dtype, non_blocking=True), yb.to(device, non_blocking=True)
 
 
-def _num_batches(data: Data, batch_size: int) -> int | None:
-    if isinstance(data, tuple):
-        return math.ceil(len(data[0]) / batch_size)
-    return len(data) if hasattr(data, "__len__") else None
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -144,17 +145,21 @@ def evaluate(model: nn.Module, data: Data, *, batch_size: int = 1000, device: to
     (k = min(5, number of classes)), so top-5 error <= top-1 error = 1 - accuracy.
     ``transform`` (e.g. ``augment.center_crop``) is applied to each batch on the device.
     """
-    data = _check_data(data, "data", "evaluate")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    func = "evaluate"
+    dtype = check_model(model, func)
+    batch_size = check_int(batch_size, "batch_size", func, 1)
+    data = check_labelled_data(data, "data", func, once=True)
+    device = check_device(device, func) if device is not None else next(model.parameters()).device
     loss_fn = loss_fn or nn.CrossEntropyLoss(reduction="sum")
     was_training = model.training
     model.eval()
     total = loss = top1 = top5 = 0.0
-    for xb, yb in _batches(data, batch_size, device, shuffle=False, generator=None):
+    for xb, yb in _batches(data, batch_size, device, dtype, False, None, "data", func):
         if transform is not None:
             xb = transform(xb)
         with _autocast(device):
             logits = model(_layout(xb, device)).float()
+        check_label_range(yb, logits.shape[1], "data", func)
         loss += float(loss_fn(logits, yb)) if getattr(loss_fn, "reduction", "") == "sum" \
             else float(loss_fn(logits, yb)) * len(yb)
         k = min(5, logits.shape[1])
@@ -163,6 +168,8 @@ def evaluate(model: nn.Module, data: Data, *, batch_size: int = 1000, device: to
         top5 += float((topk == yb[:, None]).any(1).sum())
         total += len(yb)
     model.train(was_training)
+    if not total:
+        raise ValueError(f"{func}: argument 'data' holds no examples.")
     return {"loss": loss / total, "accuracy": top1 / total,
             "top1_error": 1 - top1 / total, "top5_error": 1 - top5 / total}
 
@@ -205,33 +212,46 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
         nesterov: bool = False, schedule: str | None = "plateau", patience: int = 1, step_size: int = 10,
         augment: Callable | None = None, eval_transform: Callable | None = None,
         device: torch.device | str | None = None, compile: bool = False, seed: int = 0,
-        checkpoint: str | os.PathLike | None = None, progress: bool = True,
+        checkpoint: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
         loss_fn: Callable | None = None) -> History:
     """Train ``model`` with SGD (momentum, weight decay) and return its :class:`History`.
 
-    ``train_data``/``val_data``: ``(x, y)`` tensors or an iterable of ``(x, y)`` batches.
+    ``train_data``/``val_data``: ``(x, y)`` tensors (x float, no NaN or inf; y integer labels) or
+    a list or DataLoader of ``(x, y)`` batches; inputs are cast to the model's float type.
     ``augment(x, generator)`` transforms each training batch on the device (see
     ``course_lib.data.augment``); ``eval_transform(x)`` each evaluation batch.
     ``schedule``: one of :data:`SCHEDULES` (see the module docstring); ``"plateau"`` watches
     the validation top-1 error, or the training loss when there is no validation data.
-    ``checkpoint``: a path, written atomically after every epoch (:func:`save_checkpoint`).
+    ``checkpoint``: a path, written atomically after every epoch (:func:`save_checkpoint`); with
+    ``resume=True`` a run continues from it, if it exists, exactly as if never interrupted.
     ``seed`` seeds shuffling, augmentation and dropout; the initial weights come from whatever
     seeded the model's construction (call :func:`seed_everything` before building it).
     ``device``: default :func:`pick_device`; ``compile``: wrap the model in ``torch.compile``.
+    A loss or weight that becomes NaN or inf raises ``FloatingPointError``, with likely causes.
 
     Update rule (torch's SGD): ``v = momentum * v + (g + weight_decay * w);  w = w - lr * v``.
     """
     func = "fit"
-    epochs = check_int(epochs, "epochs", func, 1)
-    batch_size = check_int(batch_size, "batch_size", func, 1)
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"{func}: argument 'lr' must be a positive number, got {lr!r}.")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"{func}: argument 'schedule' must be one of {SCHEDULES}, got {schedule!r}.")
-    train_data = _check_data(train_data, "train_data", func)
-    val_data = _check_data(val_data, "val_data", func) if val_data is not None else None
+    dtype = check_model(model, func)
+    epochs, batch_size, patience, step_size, seed = (check_int(v, n, func, low) for v, n, low in (
+        (epochs, "epochs", 1), (batch_size, "batch_size", 1), (patience, "patience", 0),
+        (step_size, "step_size", 1), (seed, "seed", 0)))
+    lr = check_finite_number(lr, "lr", func, strict=True)
+    if lr > torch.finfo(dtype).max:  # torch's SGD would fail converting it
+        raise ValueError(f"{func}: argument 'lr' = {lr:g} does not fit in the model's {dtype}.")
+    momentum, weight_decay = (check_finite_number(v, n, func) for v, n in ((momentum, "momentum"),
+                                                                            (weight_decay, "weight_decay")))
+    nesterov, compile, resume, progress = (check_bool(v, n, func) for v, n in (
+        (nesterov, "nesterov"), (compile, "compile"), (resume, "resume"), (progress, "progress")))
+    for bad, message in ((nesterov and momentum == 0, "'nesterov' needs a momentum above 0, got 0"),
+                         (schedule not in SCHEDULES, f"'schedule' must be one of {SCHEDULES}, got {schedule!r}"),
+                         (resume and checkpoint is None, "'resume' needs a 'checkpoint' path to resume from")):
+        if bad:
+            raise ValueError(f"{func}: argument {message}.")
+    train_data = check_labelled_data(train_data, "train_data", func)
+    val_data = check_labelled_data(val_data, "val_data", func) if val_data is not None else None
 
-    device = torch.device(device) if device is not None else pick_device()
+    device = check_device(device, func) if device is not None else pick_device()
     generator = seed_everything(seed)
     model.to(device)
     if isinstance(train_data, tuple):  # once, not every batch
@@ -242,22 +262,32 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                                 weight_decay=weight_decay, nesterov=nesterov)
-    steps = _num_batches(train_data, batch_size)
+    steps = math.ceil(len(train_data[0]) / batch_size) if isinstance(train_data, tuple) \
+        else len(train_data) if hasattr(train_data, "__len__") else None
     scheduler = _make_schedule(optimizer, schedule, epochs, steps, lr, patience, step_size)
-    history = History()
+    history, done, first_loss = History(), 0, None
+    if resume and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        history, done = state["history"] or History(), state["epoch"]
+        if state["rng"]:
+            _set_rng_state(state["rng"], generator)
 
-    for epoch in range(1, epochs + 1):
+    for epoch in range(done + 1, epochs + 1):
         start = time.perf_counter()
         model.train()
         seen, loss_sum, correct = 0, torch.zeros((), device=device), torch.zeros((), device=device)
-        bar = tqdm(_batches(train_data, batch_size, device, True, generator), total=steps,
-                   desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
+        bar = tqdm(_batches(train_data, batch_size, device, dtype, True, generator, "train_data", func),
+                   total=steps, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
         for i, (xb, yb) in enumerate(bar):
             if augment is not None:
                 xb = augment(xb, generator)
             with _autocast(device):
                 logits = step_model(_layout(xb, device))
+                if i == 0:  # one sync per epoch; tensor data is checked whole, in the first epoch
+                    whole = isinstance(train_data, tuple) and epoch == done + 1
+                    check_label_range(train_data[1] if whole else yb, logits.shape[1], "train_data", func)
                 loss = loss_fn(logits.float(), yb)
+            first_loss = loss.detach() if first_loss is None else first_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -269,10 +299,10 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
             seen += len(yb)
             if progress and i % 20 == 0:
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{float(correct) / seen:.4f}")
-        if not math.isfinite(float(loss_sum)):
-            raise FloatingPointError(f"{func}: the training loss became {float(loss_sum)} in epoch {epoch}. "
-                                     f"The learning rate ({lr}) is probably too large: try dividing it by 10.")
+        if not seen:
+            raise ValueError(f"{func}: argument 'train_data' gave no batches in epoch {epoch}.")
         train_loss, train_acc = float(loss_sum) / seen, float(correct) / seen
+        _check_training(model, train_loss, first_loss, epoch, lr, momentum, weight_decay, train_data, loss_fn)
         val = evaluate(model, val_data, device=device, transform=eval_transform) if val_data is not None \
             else dict.fromkeys(("loss", "accuracy", "top1_error", "top5_error"), float("nan"))
         history.append(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val["loss"],
@@ -288,25 +318,53 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
                        + (f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f}" if val_data is not None else "")
                        + f" | lr {history.lr[-1]:.3g} | {history.seconds[-1]:.1f} s")
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, epoch=epoch, history=history)
+            save_checkpoint(checkpoint, model, optimizer, epoch=epoch, history=history, scheduler=scheduler,
+                            rng=_rng_state(generator))
     return history
+
+
+def _check_training(model, train_loss, first_loss, epoch, lr, momentum, weight_decay, train_data, loss_fn):
+    """Stop if the loss or a weight became NaN or inf: say which, and the likely causes, from the
+    evidence (the learning rate is one suspect, and none at all if the first loss was already bad)."""
+    broken = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if math.isfinite(train_loss) and not broken:
+        return
+    what = [f"the training loss is {train_loss}"] if not math.isfinite(train_loss) else []
+    what += [f"parameters {', '.join(broken[:4])}{', ...' if len(broken) > 4 else ''} hold NaN or inf"] if broken else []
+    if first_loss is not None and not bool(torch.isfinite(first_loss)):  # not the learning rate, then
+        causes = ["the loss was NaN or inf on the first batch, before any update: look at 'model' (its "
+                  "initial weights, a log of 0 or a division by 0 in forward) and at 'loss_fn'"]
+    else:
+        scale = float(train_data[0].abs().max()) if isinstance(train_data, tuple) else 0.0
+        causes = [f"'train_data' has large inputs (max |x| = {scale:.3g}): standardise them"] if scale > 1e3 else []
+        causes += [f"argument 'momentum' = {momentum:g} is 1 or more, which makes SGD diverge"] if momentum >= 1 else []
+        causes += [f"lr * weight_decay = {lr * weight_decay:g}: each step overshoots; lower "
+                   f"'weight_decay'"] if lr * weight_decay >= 1 else []
+        causes += [f"argument 'lr' (the learning rate, {lr:g}) is too large for this model and data: "
+                   f"try {lr / 10:g}"]
+        causes += [] if isinstance(loss_fn, nn.CrossEntropyLoss) else ["'loss_fn' gives NaN or inf (a log of 0?)"]
+    raise FloatingPointError(f"fit: training broke down in epoch {epoch}: {'; '.join(what)}. Likely "
+                             f"causes: " + "; ".join(f"({i}) {c}" for i, c in enumerate(causes, 1)) + ".")
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    *, epoch: int = 0, history: History | None = None) -> Path:
-    """Write model (and optimiser) state atomically: to a temporary file in the same folder,
-    verified by loading it back, then ``os.replace``-d over ``path``. A crash or a failed
-    write leaves any previous checkpoint at ``path`` untouched."""
+                    *, epoch: int = 0, history: History | None = None, scheduler=None,
+                    rng: dict | None = None) -> Path:
+    """Write model, optimiser, schedule and random states atomically: to a temporary file in the
+    same folder, verified by loading it back, then ``os.replace``-d over ``path``. Any failure, an
+    interrupt included, deletes the temporary file and leaves an older checkpoint untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "epoch": int(epoch),
+    state = {"model": model.state_dict(), "epoch": int(epoch), "rng": rng,
              "optimizer": optimizer.state_dict() if optimizer is not None else None,
+             "scheduler": scheduler.state_dict() if scheduler is not None else None,
              "history": history.as_dict() if history is not None else None}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            fd = None  # the file object owns (and closes) it now
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
@@ -316,25 +374,44 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
             raise OSError(f"save_checkpoint: the file written to {tmp} does not read back identically.")
         os.replace(tmp, path)
     except BaseException:
+        if fd is not None:
+            os.close(fd)
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, model: nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None) -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``).
+def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    scheduler=None) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``,
+    ``scheduler``). A plain ``torch.save(model.state_dict(), path)`` loads too, as epoch 0.
 
-    Returns ``{"epoch": int, "history": History | None}``.
+    Returns ``{"epoch": int, "history": History | None, "rng": dict | None}``.
     """
-    path = Path(path)
+    func, path = "load_checkpoint", Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}. "
+        raise FileNotFoundError(f"{func}: no checkpoint at {path} (argument 'path'). "
                                 "fit(..., checkpoint=path) writes one after every epoch.")
-    device = next(model.parameters()).device
-    state = torch.load(path, map_location=device, weights_only=True)
-    model.load_state_dict(state["model"])
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - unpickling fails in many ways
+        raise ValueError(f"{func}: argument 'path' ({path}) is not a file torch can load safely: "
+                         f"{str(err).splitlines()[0]}") from None
+    if isinstance(state, dict) and state and "model" not in state \
+            and all(isinstance(v, torch.Tensor) for v in state.values()):
+        state = {"model": state, "epoch": 0}  # a bare state_dict: the weights alone
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise ValueError(f"{func}: argument 'path' ({path}) holds {_describe(state)[:80]}, not a "
+                         f"checkpoint: expected what save_checkpoint writes, or a model's state_dict.")
+    try:
+        check_model(model, func)
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ValueError(f"{func}: argument 'model' does not fit the weights in {path}: "
+                         f"{' '.join(str(err).split())[:300]}") from None
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
     history = History.from_dict(state["history"]) if state.get("history") else None
-    return {"epoch": state["epoch"], "history": history}
+    return {"epoch": state["epoch"], "history": history, "rng": state.get("rng")}

@@ -397,3 +397,111 @@ def test_bad_input_is_refused_with_a_clear_message(case):
     message = str(info.value)
     assert f"'{argument}'" in message, message
     assert message.split(":")[0] in conv.__all__, message  # names the public function
+
+
+# --- NaN and inf: only where the references put them ------------------------------------------------
+
+def _with_nonfinite(draw, shape):
+    """A small float array with a few NaN, inf and -inf among integer values."""
+    a = draw(hnp.arrays(np.float64, shape, elements=st.integers(-4, 4).map(float)))
+    for _ in range(draw(st.integers(1, 3))):
+        index = tuple(draw(st.integers(0, n - 1)) for n in shape)
+        a[index] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    return a
+
+
+@st.composite
+def nonfinite_pairs(draw, dims: int):
+    shapes = [tuple(draw(st.integers(1, 6 if dims == 1 else 4)) for _ in range(dims)) for _ in range(2)]
+    which = draw(st.sampled_from(["first", "second", "both"]))
+    return [_with_nonfinite(draw, s) if which in (name, "both") else
+            draw(hnp.arrays(np.float64, s, elements=st.integers(-4, 4).map(float)))
+            for name, s in zip(("first", "second"), shapes)]
+
+
+def assert_same_nonfinite(got: np.ndarray, expected: np.ndarray) -> None:
+    assert got.shape == expected.shape
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(expected), err_msg=test.__name__)
+    ok = np.isfinite(expected)
+    np.testing.assert_array_equal(got[ok], expected[ok])
+
+
+@pytest.mark.parametrize("method", METHODS_1D + [conv.correlate1d], ids=ids)
+@given(ab=nonfinite_pairs(1), mode=st.sampled_from(MODES))
+def test_nan_and_inf_only_where_np_convolve_has_them(method, ab, mode):
+    """One NaN in a length-6 signal used to make all of a flip-and-filter or matrix result NaN."""
+    reference = np.correlate if method is conv.correlate1d else np.convolve
+    with np.errstate(invalid="ignore"):
+        assert_same_nonfinite(method(*ab, mode), reference(*ab, mode))
+
+
+@pytest.mark.parametrize("method", METHODS_2D + [conv.correlate2d], ids=ids)
+@given(AB=nonfinite_pairs(2), mode=st.sampled_from(MODES))
+def test_nan_and_inf_only_where_scipy_has_them(method, AB, mode):
+    """scipy multiplies the kernel by the zeros around A in modes full and same (0 * inf = NaN
+    there) but forms only real products in mode valid: every method follows it."""
+    reference = signal.correlate2d if method is conv.correlate2d else signal.convolve2d
+    with np.errstate(invalid="ignore"):
+        try:
+            expected = reference(*AB, mode)
+        except ValueError:  # mode "valid" with neither array covering the other
+            return
+        assert_same_nonfinite(method(*AB, mode), expected)
+
+
+def test_the_issue_example_one_nan_in_a_signal():
+    a = np.arange(20.0)
+    a[7] = np.nan
+    b = np.array([1.0, 2.0, 1.0])
+    assert np.isnan(np.convolve(a, b)).sum() == 3
+    for method in METHODS_1D:
+        assert np.isnan(method(a, b)).sum() == 3, method.__name__
+
+
+def test_conv_matrix_2d_of_an_infinite_kernel_is_inf_only_on_its_band():
+    B = np.array([[1.0, np.inf]])
+    M = conv.conv_matrix_2d(B, (2, 2))
+    assert not np.isnan(M).any() and np.isinf(M).sum() == 4   # one inf per input pixel
+
+
+# --- integers: exact, never wrapped around --------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint16, np.int32])
+def test_integer_layers_sum_in_int64(dtype):
+    """The issue's example: uint8 200 x 3 over a 3x3 window is 5400, not 5400 % 256 = 24."""
+    big = 100 if dtype == np.int8 else 200
+    x = np.full((1, 1, 3, 3), big, dtype=dtype)
+    w = np.full((1, 1, 3, 3), 3, dtype=dtype)
+    out = conv.conv2d_layer(x, w)
+    assert out.dtype == np.int64 and out.item() == 9 * 3 * big
+    out1 = conv.conv1d_layer(x[:, :, 0], w[:, :, 0])
+    assert out1.dtype == np.int64 and out1.item() == 3 * 3 * big
+    dx, dw, db = conv.conv2d_layer_backward(np.full((1, 1, 1, 1), big, dtype=dtype), x, w)
+    assert dx.dtype == np.int64 and (dx == 3 * big).all() and (dw == big * big).all() and db.item() == big
+    cols = np.full((1, 4, 4), big, dtype=dtype)   # 2x2 windows over a 3x3 image: the centre is in all 4
+    image = conv.col2im(cols, 3, 2)
+    assert image.dtype == np.int64 and image[0, 0, 1, 1] == 4 * big
+
+
+def test_float16_layer_sums_in_float32():
+    x = np.full((1, 1, 2, 2), 30000, dtype=np.float16)
+    out = conv.conv2d_layer(x, np.full((1, 1, 2, 2), 0.25, dtype=np.float16))
+    assert out.dtype == np.float16 and out.item() == 30000   # the float16 sum 120000 would be inf
+
+
+# --- sizes too large are refused up front, naming the argument ------------------------------------------
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: conv.conv_matrix_1d([1.0, 2.0], 10 ** 6), "n"),
+    (lambda: conv.conv1d_matrix(np.broadcast_to(1.0, (60000,)), [1.0, 2.0]), "a"),
+    (lambda: conv.conv_matrix_2d(np.ones((2, 2)), (300, 300)), "shape"),
+    (lambda: conv.conv2d_matrix(np.broadcast_to(1.0, (300, 300)), np.ones((2, 2))), "A"),
+    (lambda: conv.conv1d_flip_filter(np.broadcast_to(1.0, (10 ** 5,)), np.ones(10 ** 5)), "a"),
+    (lambda: conv.im2col(np.broadcast_to(1.0, (1, 1, 1000, 1000)), 100), "x"),
+    (lambda: conv.conv2d_layer(np.broadcast_to(1.0, (1, 1, 1000, 1000)), np.ones((1, 1, 100, 100))), "x"),
+    (lambda: conv.col2im(np.ones((1, 1, 1)), (10 ** 5, 10 ** 5), 1, stride=10 ** 5), "output_size"),
+])
+def test_huge_sizes_are_refused_before_any_memory_is_taken(call, argument):
+    with pytest.raises(ValueError, match=rf"argument '{argument}' is too large: .* would hold"):
+        call()

@@ -727,3 +727,122 @@ def test_every_function_refuses_numpy_arrays_kindly(name):
     home = "course_lib.pool" if name in pool.__all__ else "course_lib.conv"
     assert message.startswith(f"{name}: argument '") and "must be a torch tensor" in message
     assert "torch.as_tensor(" in message and f"{home}.{name}" in message
+
+
+# --- bad input: NaN and inf where the references put them (item 4) --------------------------------
+
+def _nonfinite(draw, shape):
+    a = draw(hnp.arrays(np.float64, shape, elements=st.integers(-4, 4).map(float)))
+    for _ in range(draw(st.integers(0, 3))):
+        a[tuple(draw(st.integers(0, n - 1)) for n in shape)] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    return a
+
+
+def _same_nonfinite(got: torch.Tensor, expected: np.ndarray) -> None:
+    got = back(got)
+    assert got.shape == expected.shape
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(expected), err_msg=test.__name__)
+    ok = np.isfinite(expected)
+    np.testing.assert_array_equal(got[ok], expected[ok])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method", METHODS_1D + ["correlate1d"])
+@given(data=st.data(), mode=st.sampled_from(MODES))
+def test_nan_and_inf_only_where_np_convolve_has_them(device, method, data, mode):
+    a, b = (_nonfinite(data.draw, (data.draw(st.integers(1, 6)),)) for _ in range(2))
+    reference = np.correlate if method == "correlate1d" else np.convolve
+    with np.errstate(invalid="ignore"):
+        _same_nonfinite(getattr(gpu, method)(on(device, a), on(device, b), mode), reference(a, b, mode))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method", METHODS_2D + ["correlate2d"])
+@given(data=st.data(), mode=st.sampled_from(MODES))
+def test_nan_and_inf_only_where_scipy_has_them(device, method, data, mode):
+    A, B = (_nonfinite(data.draw, (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))) for _ in range(2))
+    assume(mode != "valid" or _valid_possible(A, B))
+    reference = scipy.signal.correlate2d if method == "correlate2d" else scipy.signal.convolve2d
+    with np.errstate(invalid="ignore"):
+        _same_nonfinite(getattr(gpu, method)(on(device, A), on(device, B), mode), reference(A, B, mode))
+
+
+# --- integers are summed in int64, float16 in float32 (items 5 and 10) ------------------------------
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32])
+def test_integer_layers_sum_in_int64(device, dtype):
+    big = 100 if dtype == torch.int8 else 200
+    x = torch.full((1, 1, 3, 3), big, dtype=dtype, device=device)
+    w = torch.full((1, 1, 3, 3), 3, dtype=dtype, device=device)
+    out = gpu.conv2d_layer(x, w)
+    assert out.dtype == torch.int64 and out.item() == 9 * 3 * big        # not 5400 % 256 = 24
+    assert gpu.conv1d_layer(x[:, :, 0], w[:, :, 0]).item() == 3 * 3 * big
+    dx, dw, db = gpu.conv2d_layer_backward(torch.full((1, 1, 1, 1), big, dtype=dtype, device=device), x, w)
+    assert dx.dtype == torch.int64 and bool((dx == 3 * big).all()) and bool((dw == big * big).all())
+    image = gpu.col2im(torch.full((1, 4, 4), big, dtype=dtype, device=device), 3, 2)
+    assert image.dtype == torch.int64 and image[0, 0, 1, 1].item() == 4 * big
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_float16_sums_in_float32_like_torch(device):
+    x = torch.full((1, 1, 2, 2), 30000, dtype=torch.float16, device=device)
+    expected = F.avg_pool2d(x.cpu(), 2)
+    assert expected.item() == 30000
+    out = gpu.avg_pool2d(x, 2)
+    assert out.dtype == torch.float16 and out.item() == 30000             # not inf
+    assert gpu.conv2d_layer(x, torch.full((1, 1, 2, 2), 0.25, dtype=torch.float16, device=device)).item() == 30000
+
+
+# --- max-pool gradients at NaN, ties and -inf: torch's choice (item 7) -----------------------------
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("spatial", [1, 2])
+@given(data=st.data())
+def test_max_pool_gradient_matches_torch_at_nan_inf_and_ties(device, spatial, data):
+    k = data.draw(st.integers(1, 3))
+    p, s = data.draw(st.integers(0, k // 2)), data.draw(st.integers(1, 3))
+    shape = (2,) + tuple(data.draw(st.integers(max(1, k - 2 * p), 6)) for _ in range(spatial))
+    values = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0, 1.0, -2.0])
+    x = np.array(data.draw(st.lists(values, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))).reshape(shape)
+    forward = F.max_pool2d if spatial == 2 else F.max_pool1d
+    xt = torch.tensor(x, requires_grad=True)
+    out = forward(xt, k, s, p)
+    dout = torch.tensor(data.draw(st.lists(st.sampled_from([1.0, -3.0, np.nan]), min_size=out.numel(),
+                                           max_size=out.numel()))).reshape(out.shape)
+    out.backward(dout)
+    ours = getattr(gpu, f"max_pool{spatial}d")
+    x_dev = on(device, x).requires_grad_()
+    ours(x_dev, k, s, p).backward(on(device, dout.numpy()))
+    np.testing.assert_array_equal(back(x_dev.grad), xt.grad.numpy())
+    by_hand = getattr(gpu, f"max_pool{spatial}d_backward")(on(device, dout.numpy()), on(device, x), k, s, p)
+    np.testing.assert_array_equal(back(by_hand), xt.grad.numpy())
+
+
+# --- bools, complex and huge sizes (items 8 and 10) -------------------------------------------------
+
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_count_include_pad_must_be_a_bool(value):
+    x = torch.ones(1, 4, 4)
+    with pytest.raises(TypeError, match=r"avg_pool2d: argument 'count_include_pad' must be True or False"):
+        gpu.avg_pool2d(x, 3, 1, 1, count_include_pad=value)
+
+
+def test_complex_pooling_is_refused():
+    with pytest.raises(TypeError, match=r"max_pool1d: argument 'x' must hold real numbers"):
+        gpu.max_pool1d(torch.ones(1, 4, dtype=torch.complex64), 2)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: gpu.conv_matrix_1d(torch.ones(2), 10 ** 6), "n"),
+    (lambda: gpu.conv1d_matrix(torch.ones(()).expand(60000), torch.ones(2)), "a"),
+    (lambda: gpu.conv_matrix_2d(torch.ones(2, 2), (300, 300)), "shape"),
+    (lambda: gpu.im2col(torch.ones(()).expand(1, 1, 1000, 1000), 100), "x"),
+    (lambda: gpu.conv2d_layer(torch.ones(()).expand(1, 1, 1000, 1000), torch.ones(1, 1, 100, 100)), "x"),
+    (lambda: gpu.col2im(torch.ones(1, 1, 1), (10 ** 5, 10 ** 5), 1, stride=10 ** 5), "output_size"),
+    (lambda: gpu.max_pool2d(torch.ones(()).expand(1, 1, 1000, 1000), 60, 1), "x"),
+])
+def test_huge_sizes_are_refused_before_any_memory_is_taken(call, argument):
+    with pytest.raises(ValueError, match=rf"argument '{argument}' is too large"):
+        call()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib.util
+import math
+import warnings
 
 import numpy as np
 import pytest
@@ -251,3 +253,43 @@ def test_missing_layer_gradient_is_refused():
 def test_relative_error_of_mismatched_shapes_is_refused():
     with pytest.raises(ValueError, match="relative_error: argument 'b' must have shape"):
         relative_error(np.ones(2), np.ones(3))
+
+
+# --- a step too small to move x, and the step actually taken ------------------------------------
+
+@pytest.mark.parametrize("dtype, h", [(np.float64, 1e-20), (np.float64, 1e-300), (np.float32, 1e-9),
+                                      (np.float16, 1e-5)])
+def test_a_step_that_does_not_change_x_is_refused(dtype, h):
+    """x + h == x: every difference is 0, so an all-zero (wrong) gradient would pass."""
+    x = np.array([1.0, -2.0, 3.0], dtype=dtype)
+    wrong = np.zeros(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the float16/float32 accuracy warning
+        with pytest.raises(ValueError, match=r"check_gradient: argument 'h' = .* is too small to change x\[0\]"):
+            check_gradient(lambda x: np.sum(x.astype(np.float64) ** 2), x, wrong, h=h)
+        with pytest.raises(ValueError, match=r"numerical_gradient: argument 'h'"):
+            numerical_gradient(lambda x: np.sum(x.astype(np.float64) ** 2), x, h=h)
+
+
+@pytest.mark.parametrize("h, error", [(0.0, ValueError), (-1e-5, ValueError), (math.nan, ValueError),
+                                      (math.inf, ValueError), (True, TypeError), ("1e-5", TypeError)])
+def test_a_step_that_is_not_a_small_positive_number_is_refused(h, error):
+    with pytest.raises(error, match=r"check_gradient: argument 'h'"):
+        check_gradient(lambda x: np.sum(x ** 2), np.ones(2), 2 * np.ones(2), h=h)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_nonfinite_x_is_refused(value):
+    x = np.array([1.0, value])
+    with pytest.raises(ValueError, match=r"check_gradient: argument 'x' holds NaN or inf .*index \(1,\)"):
+        check_gradient(lambda x: np.sum(x ** 2), x, 2 * x)
+
+
+def test_the_difference_is_divided_by_the_step_actually_taken():
+    """In float32, 3 + 1e-3 is stored as 3.0009999...: dividing by 2h instead of the real step
+    would be off by 7e-5 for the derivative of x**2 at 3; dividing by the real step is exact."""
+    x = np.array([3.0], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimate = numerical_gradient(lambda x: float(x.astype(np.float64)[0] ** 2), x, h=1e-3)
+    assert abs(estimate[0] - 6.0) < 1e-9

@@ -111,3 +111,40 @@ def test_load_from_the_wrong_model():
 def test_backward_before_forward():
     with pytest.raises(RuntimeError, match="forward"):
         NumpyLeNet5().backward(np.zeros((1, 10)))
+
+
+# --- labels and hyperparameters: refused, not truncated or turned into NaN weights ----------------
+
+def test_float_labels_are_refused_not_truncated():
+    """1.7 used to be read as class 1."""
+    with pytest.raises(TypeError, match=r"NumpyLeNet5.loss_and_gradients: argument 'labels' must hold integers"):
+        NumpyLeNet5().train_step(np.zeros((2, 1, 28, 28)), np.array([1.7, 2.2]), lr=0.1)
+    with pytest.raises(TypeError, match=r"NumpyLeNet5.accuracy: argument 'labels'"):
+        NumpyLeNet5().accuracy(np.zeros((2, 1, 28, 28)), np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("labels", [[-1, 3], [3, 10]])
+def test_softmax_cross_entropy_refuses_labels_out_of_range(labels):
+    """-1 used to be taken as the last class, by NumPy's negative indexing."""
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: argument 'labels' must be 2 integers in \[0, 10\)"):
+        softmax_cross_entropy(np.zeros((2, 10)), np.array(labels))
+    logits = np.random.default_rng(0).standard_normal((2, 10))
+    good = np.array([0, 9])
+    loss, grad = softmax_cross_entropy(logits, good)
+    t = torch.tensor(logits, requires_grad=True)
+    F.cross_entropy(t, torch.tensor(good)).backward()
+    assert loss == pytest.approx(F.cross_entropy(torch.tensor(logits), torch.tensor(good)).item())
+    np.testing.assert_allclose(grad, t.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, error, argument", [
+    (dict(lr=np.nan), ValueError, "lr"), (dict(lr=np.inf), ValueError, "lr"), (dict(lr=True), TypeError, "lr"),
+    (dict(lr=0.1, momentum=np.nan), ValueError, "momentum"),
+    (dict(lr=0.1, weight_decay=np.inf), ValueError, "weight_decay"),
+])
+def test_nonfinite_hyperparameters_are_refused_before_the_weights_change(kwargs, error, argument):
+    net = NumpyLeNet5(seed=0)
+    before = {k: v.copy() for k, v in net.parameters().items()}
+    with pytest.raises(error, match=rf"NumpyLeNet5.train_step: argument '{argument}'"):
+        net.train_step(np.zeros((2, 1, 28, 28)), np.array([1, 2]), **kwargs)
+    assert all(np.array_equal(before[k], v) for k, v in net.parameters().items())

@@ -306,3 +306,84 @@ def test_lp_pool2d_kernel_larger_than_input_is_refused():
 def test_lp_pool2d_backward_stride_zero_is_refused():
     with pytest.raises(ValueError, match="lp_pool2d_backward: argument 'stride' must be positive"):
         pool.lp_pool2d_backward(np.ones((1, 1, 2, 2)), X2, 2, 2, 0)
+
+
+# ------------------------------------------------------------------ max-pool gradients at NaN and -inf
+
+SPECIAL = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0, 1.0, -2.0])
+
+
+@st.composite
+def special_pool_cases(draw, spatial: int = 2):
+    """A pooling geometry over values full of ties, NaN and ±inf, with a dout that may hold NaN."""
+    x, kernel, stride, padding, _ = draw(pool_cases(spatial))
+    x = np.array(draw(st.lists(SPECIAL, min_size=x.size, max_size=x.size))).reshape(x.shape)
+    out_shape = F.max_pool2d(torch.zeros(x.shape), kernel, stride, padding).shape if spatial == 2 \
+        else F.max_pool1d(torch.zeros(x.shape), kernel, stride, padding).shape
+    dout = np.array(draw(st.lists(st.sampled_from([1.0, -3.0, 0.5, np.nan]), min_size=int(np.prod(out_shape)),
+                                  max_size=int(np.prod(out_shape))))).reshape(tuple(out_shape))
+    return x, dout, kernel, stride, padding
+
+
+def torch_max_pool_grad(x, dout, kernel, stride, padding, spatial):
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    (F.max_pool2d if spatial == 2 else F.max_pool1d)(xt, kernel, stride, padding).backward(torch.tensor(dout))
+    return xt.grad.numpy()
+
+
+@pytest.mark.parametrize("spatial", [2, 1])
+@given(data=st.data())
+def test_max_pool_backward_matches_torch_at_nan_inf_and_ties(spatial, data):
+    """torch sends a window's gradient to its last NaN, else its first maximum, and never to a
+    padding cell (a window of -inf gives it to its first real cell); a NaN dout stays on that one cell."""
+    x, dout, kernel, stride, padding = data.draw(special_pool_cases(spatial))
+    backward = pool.max_pool2d_backward if spatial == 2 else pool.max_pool1d_backward
+    np.testing.assert_array_equal(backward(dout, x, kernel, stride, padding),
+                                  torch_max_pool_grad(x, dout, kernel, stride, padding, spatial))
+
+
+@pytest.mark.parametrize("x, dout, settings", [
+    ([[[np.nan, 1.0, np.nan, 2.0]]], [[[1.0]]], dict(kernel_size=4)),          # two NaNs: the last one
+    ([[[1.0, 2.0, 3.0, 4.0]]], [[[np.nan, 1.0]]], dict(kernel_size=2)),        # NaN dout: one cell only
+    ([[[-np.inf, -np.inf, -np.inf]]], [[[1.0, 1.0, 1.0]]], dict(kernel_size=3, stride=1, padding=1)),
+])
+def test_max_pool_backward_issue_examples(x, dout, settings):
+    x, dout = np.array(x), np.array(dout)
+    expected = torch_max_pool_grad(x, dout, settings["kernel_size"], settings.get("stride"),
+                                   settings.get("padding", 0), 1)
+    np.testing.assert_array_equal(pool.max_pool1d_backward(dout, x, **settings), expected)
+
+
+# ------------------------------------------------------------------ bools, float16, complex, huge
+
+@pytest.mark.parametrize("value", ["no", "False", 1, 0, None])
+@pytest.mark.parametrize("op", [pool.avg_pool2d, pool.avg_pool1d])
+def test_count_include_pad_must_be_a_bool(op, value):
+    x = np.ones((1, 2, 4)) if op is pool.avg_pool1d else np.ones((1, 4, 4))
+    with pytest.raises(TypeError, match=rf"{op.__name__}: argument 'count_include_pad' must be True or False"):
+        op(x, 3, 1, 1, count_include_pad=value)
+    with pytest.raises(TypeError, match=r"_backward: argument 'count_include_pad'"):
+        getattr(pool, op.__name__ + "_backward")(op(x, 3, 1, 1), x, 3, 1, 1, count_include_pad=value)
+
+
+def test_float16_average_pooling_sums_in_float32_like_torch():
+    x = np.full((1, 1, 2, 2), 30000, dtype=np.float16)
+    expected = F.avg_pool2d(torch.from_numpy(x), 2).numpy()
+    assert expected.item() == 30000
+    out = pool.avg_pool2d(x, 2)
+    assert out.dtype == np.float16 and out.item() == 30000   # the float16 sum 120000 would be inf
+    assert pool.lp_pool2d(x, 2, 2).item() == 60000
+
+
+def test_complex_input_is_refused():
+    with pytest.raises(TypeError, match=r"max_pool2d: argument 'x' must hold real numbers"):
+        pool.max_pool2d(np.ones((1, 2, 2), dtype=complex), 2)
+    with pytest.raises(TypeError, match=r"max_pool2d_backward: argument 'dout' must hold real numbers"):
+        pool.max_pool2d_backward(np.ones((1, 1, 1), dtype=complex), np.ones((1, 2, 2)), 2)
+
+
+def test_huge_backward_is_refused_naming_x():
+    x = np.broadcast_to(1.0, (1, 1, 1000, 1000))
+    dout = np.broadcast_to(1.0, (1, 1, 941, 941))
+    with pytest.raises(ValueError, match=r"max_pool2d_backward: argument 'x' is too large"):
+        pool.max_pool2d_backward(dout, x, 60, 1)

@@ -632,3 +632,35 @@ def test_memory_bad_batch_size():
 def test_training_operations_negative():
     with pytest.raises(ValueError, match=r"training_operations: argument 'epochs' must be non-negative"):
         training_operations(100, 10, -1)
+
+
+# --------------------------------------------------------------------------- strings are not bools
+
+@pytest.mark.parametrize("make, argument", [
+    (lambda v: S.pool(2, ceil_mode=v), "ceil_mode"),
+    (lambda v: S.pool(2, trainable=v), "trainable"),
+    (lambda v: S.fc(4, 2, bias=v), "bias"),
+])
+@pytest.mark.parametrize("value", ["no", "False", 1, None])
+def test_strings_and_numbers_are_not_taken_as_bools(make, argument, value):
+    """'no' used to act as True (bool('no') is True)."""
+    with pytest.raises(TypeError, match=rf"argument '{argument}' must be True or False"):
+        make(value)
+
+
+def test_numpy_bools_are_bools():
+    assert S.account([S.fc(4, 2, bias=np.bool_(False))], (4,)).rows[0].biases == 0
+    assert S.pool(2, ceil_mode=np.True_).ceil_mode is True
+
+
+@pytest.mark.parametrize("dtype", [str, bytes, object, np.void, "U3", None, True])
+def test_memory_refuses_dtypes_without_a_size(dtype):
+    """dtype=str used to give 0 bytes."""
+    table = S.account([S.fc(4, 3)], (4,))
+    with pytest.raises(TypeError, match=r"memory: argument 'dtype' must be a numeric"):
+        S.memory(table, dtype=dtype)
+
+
+def test_layer_errors_in_account_name_an_argument():
+    with pytest.raises(ValueError, match=r"expects 1 input channels.*'in_channels'.*'input_shape'"):
+        S.account([S.conv(1, 2, 3)], (2, 8, 8))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import matplotlib
 import numpy as np
@@ -343,3 +344,222 @@ def test_fit_on_cuda_uses_bf16_and_channels_last(shapes, compile):
         assert seen == {"dtype": torch.bfloat16, "cl": True}
     assert history.train_loss[-1] < history.train_loss[0]
     assert history.val_acc[-1] > 0.3
+
+
+# --------------------------------------------------------------------------- bad input: hyperparameters, data
+
+def _linear_data(n: int = 8):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, 3, 2, 2, generator=g), torch.randint(0, 4, (n,), generator=g)
+
+
+def _linear() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
+
+
+@pytest.mark.parametrize("kwargs, error, argument", [
+    (dict(lr=math.inf), ValueError, "lr"),
+    (dict(lr=math.nan), ValueError, "lr"),
+    (dict(lr=True), TypeError, "lr"),
+    (dict(lr="0.1"), TypeError, "lr"),
+    (dict(momentum=math.nan), ValueError, "momentum"),
+    (dict(momentum=True), TypeError, "momentum"),
+    (dict(weight_decay=math.nan), ValueError, "weight_decay"),
+    (dict(weight_decay=-1.0), ValueError, "weight_decay"),
+    (dict(nesterov="yes"), TypeError, "nesterov"),
+    (dict(progress="no"), TypeError, "progress"),
+])
+def test_fit_refuses_hyperparameters_that_would_destroy_the_model(kwargs, error, argument):
+    model = _linear()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(error, match=rf"fit: argument '{argument}'"):
+        train.fit(model, _linear_data(), epochs=1, device="cpu", **{"progress": False, **kwargs})
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # refused before training
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_fit_refuses_nonfinite_data_up_front(value):
+    x, y = _linear_data()
+    x[3, 1, 0, 1] = value
+    with pytest.raises(ValueError, match=r"fit: argument 'train_data\[0\]' holds NaN or inf.*\(3, 1, 0, 1\)"):
+        train.fit(_linear(), (x, y), epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"fit: argument 'val_data\[0\]' holds NaN or inf"):
+        train.fit(_linear(), _linear_data(), (x, y), epochs=1, progress=False, device="cpu")
+
+
+def test_fit_stops_when_one_epoch_destroys_the_weights():
+    """One batch per epoch: the loss is computed before the step, so it looks fine, while the step
+    makes every weight inf or NaN. fit must not return a normal-looking History."""
+    x, y = _linear_data()
+    with pytest.raises(FloatingPointError, match=r"epoch 1: parameters 1\.weight.* hold NaN or inf.*"
+                                                 r"argument 'lr' \(the learning rate"):
+        train.fit(_linear(), (100 * x, y), epochs=1, batch_size=8, lr=1e38, momentum=0.0,
+                  progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"fit: argument 'lr' = 1e\+300 does not fit in the model's torch.float32"):
+        train.fit(_linear(), (x, y), epochs=1, lr=1e300, progress=False, device="cpu")
+
+
+def test_a_loss_bad_from_the_first_batch_is_not_blamed_on_the_learning_rate():
+    model = _linear()
+    with torch.no_grad():
+        model[1].weight[0, 0] = math.inf   # a broken model: every output is inf or NaN from the start
+    with pytest.raises(FloatingPointError) as info:
+        train.fit(model, _linear_data(), epochs=1, lr=1e-3, progress=False, device="cpu")
+    message = str(info.value)
+    assert "first batch, before any update" in message and "'model'" in message
+    assert "learning rate" not in message
+
+
+def test_large_inputs_are_named_as_a_cause_of_divergence():
+    x, y = _linear_data()
+    with pytest.raises(FloatingPointError, match=r"'train_data' has large inputs .* standardise"):
+        train.fit(_linear(), (x * 1e30, y), epochs=2, lr=1.0, progress=False, device="cpu")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda x, y: (x.numpy(), y.numpy()), r"fit: argument 'train_data' must hold torch tensors, got NumPy"),
+    (lambda x, y: ((x[i:i + 4], y[i:i + 4]) for i in (0, 4)), r"fit: argument 'train_data' is a generator"),
+    (lambda x, y: (x, y.float()), r"fit: argument 'train_data\[1\]' must be a 1-D integer tensor"),
+    (lambda x, y: (x, y > 1), r"fit: argument 'train_data\[1\]' must be a 1-D integer tensor"),
+    (lambda x, y: (x, y - 1), r"fit: argument 'train_data\[1\]' holds the label -1"),
+    (lambda x, y: (x, y + 10), r"fit: argument 'train_data' holds the label 1[0-3], but the model has 4 outputs"),
+    (lambda x, y: [(x[:4].numpy(), y[:4])], r"fit: argument 'train_data\[0\]' must hold torch tensors"),
+    (lambda x, y: {"x": x, "y": y}, r"fit: argument 'train_data' must be a pair"),
+])
+def test_fit_names_the_common_slips_with_data(make, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        train.fit(_linear(), make(*_linear_data()), epochs=2, progress=False, device="cpu")
+
+
+def test_fit_takes_a_list_of_batches_and_float64_inputs():
+    x, y = _linear_data()
+    history = train.fit(_linear(), [(x[:4].double(), y[:4]), (x[4:].double(), y[4:])], epochs=2,
+                        progress=False, device="cpu")
+    assert len(history) == 2 and all(math.isfinite(v) for v in history.train_loss)
+
+
+@pytest.mark.parametrize("batch_size, error", [(0, ValueError), (-3, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_evaluate_refuses_a_bad_batch_size(batch_size, error):
+    with pytest.raises(error, match=r"evaluate: argument 'batch_size'"):
+        train.evaluate(_linear(), _linear_data(), batch_size=batch_size)
+
+
+def test_evaluate_reads_a_generator_once_and_float16_data():
+    x, y = _linear_data()
+    model = _linear()
+    expected = train.evaluate(model, (x, y), batch_size=3)
+    assert train.evaluate(model, ((x[i:i + 4], y[i:i + 4]) for i in (0, 4))) == pytest.approx(expected)
+    assert train.evaluate(model, (x.half(), y))["accuracy"] == pytest.approx(
+        train.evaluate(model, (x.half().float(), y))["accuracy"])
+
+
+# --------------------------------------------------------------------------- checkpoints: resuming, bad files
+
+def _resume_setup():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(40, 3, 2, 2, generator=g), torch.randint(0, 4, (40,), generator=g)
+    return (x[:32], y[:32]), (x[32:], y[32:])
+
+
+def _dropout_net(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 4))
+
+
+def _jitter(x, generator):
+    return x + 0.1 * torch.randn(x.shape, generator=generator)
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "onecycle", "cosine"])
+def test_fit_resumes_exactly_from_a_checkpoint(tmp_path, schedule):
+    """Interrupted in epoch 3 of 4 and resumed (from a fresh model, even one built differently):
+    the same History, epoch for epoch, and the same weights as a run never interrupted. Dropout
+    (torch's global generator), shuffling and augmentation (fit's generator) all resume."""
+    train_data, val_data = _resume_setup()
+    settings = dict(epochs=4, batch_size=8, lr=0.05, schedule=schedule, patience=0, augment=_jitter,
+                    progress=False, device="cpu", seed=3)
+    model = _dropout_net(0)
+    whole = train.fit(model, train_data, val_data, **settings)
+
+    calls = {"n": 0}
+
+    def interrupted(x, generator):
+        calls["n"] += 1
+        if calls["n"] == 2 * 4 + 1:   # the first batch of epoch 3 (4 batches per epoch)
+            raise KeyboardInterrupt
+        return _jitter(x, generator)
+
+    path = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(_dropout_net(0), train_data, val_data, checkpoint=path, **{**settings, "augment": interrupted})
+    assert train.load_checkpoint(path, _dropout_net(0))["epoch"] == 2
+
+    resumed_model = _dropout_net(99)
+    resumed = train.fit(resumed_model, train_data, val_data, checkpoint=path, resume=True, **settings)
+    for name in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_top1_error", "lr"):
+        assert getattr(resumed, name) == getattr(whole, name), name
+    for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_without_a_checkpoint_file_starts_afresh(tmp_path):
+    history = train.fit(_linear(), _linear_data(), epochs=1, checkpoint=tmp_path / "new.pt", resume=True,
+                        progress=False, device="cpu")
+    assert len(history) == 1 and (tmp_path / "new.pt").is_file()
+    with pytest.raises(ValueError, match=r"fit: argument 'resume' needs a 'checkpoint' path"):
+        train.fit(_linear(), _linear_data(), epochs=1, resume=True, progress=False, device="cpu")
+
+
+def _raise_midway(error):
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise error
+    return broken_save
+
+
+@pytest.mark.parametrize("where, error", [
+    ("torch.save", OSError("disk full")),
+    ("torch.save", KeyboardInterrupt()),
+    ("os.replace", OSError("cross-device link")),
+    ("torch.load", RuntimeError("cannot read it back")),
+])
+def test_an_interrupted_save_leaves_no_temporary_file(tmp_path, monkeypatch, where, error):
+    model = _linear()
+    path = train.save_checkpoint(tmp_path / "ckpt.pt", model, epoch=1)
+    before = path.read_bytes()
+    if where == "torch.save":
+        monkeypatch.setattr(torch, "save", _raise_midway(error))
+    else:
+        module, name = where.split(".")
+        def fail(*args, **kwargs):
+            raise error
+        monkeypatch.setattr(os if module == "os" else torch, name, fail)
+    with pytest.raises(type(error)):
+        train.save_checkpoint(path, model, epoch=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]   # no *.tmp left behind
+    assert path.read_bytes() == before
+
+
+def test_load_a_plain_state_dict(tmp_path):
+    source = _linear()
+    with torch.no_grad():
+        source[1].weight.add_(1.0)
+    torch.save(source.state_dict(), tmp_path / "weights.pt")
+    model = _linear()
+    info = train.load_checkpoint(tmp_path / "weights.pt", model)
+    assert info["epoch"] == 0 and info["history"] is None
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
+
+
+@pytest.mark.parametrize("content, match", [
+    (lambda path: torch.save(torch.zeros(3), path), r"load_checkpoint: argument 'path' .* not a checkpoint"),
+    (lambda path: torch.save({"weights": {}}, path), r"load_checkpoint: argument 'path' .* not a checkpoint"),
+    (lambda path: path.write_bytes(b"not a checkpoint"), r"load_checkpoint: argument 'path' .* torch can load"),
+    (lambda path: torch.save(nn.Linear(3, 2).state_dict(), path), r"load_checkpoint: argument 'model' does not fit"),
+])
+def test_load_checkpoint_explains_files_it_cannot_use(tmp_path, content, match):
+    path = tmp_path / "file.pt"
+    content(path)
+    with pytest.raises(ValueError, match=match):
+        train.load_checkpoint(path, _linear())

@@ -11,6 +11,9 @@ where ``xpad`` is ``x`` with zero padding, ``g`` is the group of output channel 
 one matrix product ``weight (C_out, C_g*kH*kW) @ columns (C_g*kH*kW, N*H_out*W_out)`` (one per
 group): the dense product BLAS libraries are tuned for, which is why frameworks do it this way.
 
+Integers are summed in int64 and come back exact (a uint8 image is not wrapped around at 256);
+float16 is summed in float32 and given back as float16, as torch does.
+
 The names are re-exported by :mod:`course_lib.conv`; import them from there.
 """
 from __future__ import annotations
@@ -22,9 +25,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import ArrayLike
 
-from course_lib._checks import (check_choice, check_groups, check_int,
-                                check_kernel_fits, check_multiple, check_shape, check_tuple,
-                                result_dtype, to_numeric_array)
+from course_lib._checks import (check_choice, check_groups, check_int, check_kernel_fits,
+                                check_multiple, check_shape, check_size, check_tuple, exact_dtype,
+                                result_dtype, sum_dtype, to_numeric_array)
 
 __all__ = ["conv_output_size", "im2col", "col2im", "conv2d_layer", "conv2d_layer_backward",
            "conv1d_layer", "conv1d_layer_backward"]
@@ -149,6 +152,7 @@ def im2col(x: ArrayLike, kernel_size: int | Sequence[int], stride: int | Sequenc
     check_kernel_fits(x.shape[2:], kernel, padding, func, name="x", dilation=dilation)
     pads = tuple((p, p) for p in padding)
     out_hw = _output_shape(x.shape[2:], kernel, stride, pads, dilation)
+    check_size(x.size // np.prod(x.shape[2:]) * np.prod(kernel) * np.prod(out_hw), 8, "x", func, "the columns")
     windows = _windows(_pad(x, pads), kernel, stride, dilation, out_hw)
     # (C, kH, kW, N, H_out, W_out) -> (N, C*kH*kW, L): the reshape makes the one copy.
     return windows.transpose(3, 0, 1, 2, 4, 5).reshape(x.shape[0], -1, out_hw[0] * out_hw[1])
@@ -186,9 +190,12 @@ def col2im(cols: ArrayLike, output_size: int | Sequence[int], kernel_size: int |
                 why=f"{out_hw[0]}x{out_hw[1]} windows fit in output_size {size} with these "
                     f"settings")
     padded_hw = [n + 2 * p for n, p in zip(size, padding)]
-    blocks = cols.reshape(N, C, *kernel, *out_hw).transpose(1, 2, 3, 0, 4, 5)
+    check_size(N * C * padded_hw[0] * padded_hw[1], 8, "output_size", func, "the image")
+    # Overlapping windows add up: sum integers in int64 and float16 in float32.
+    blocks = cols.astype(sum_dtype(cols.dtype)).reshape(N, C, *kernel, *out_hw).transpose(1, 2, 3, 0, 4, 5)
     image = _columns_to_image(blocks, padded_hw, stride, dilation)
-    return image[:, :, padding[0]:padding[0] + size[0], padding[1]:padding[1] + size[1]]
+    image = image[:, :, padding[0]:padding[0] + size[0], padding[1]:padding[1] + size[1]]
+    return image.astype(exact_dtype(cols.dtype), copy=False)
 
 
 # --- argument handling shared by the 1-D and 2-D layers -------------------------------------------
@@ -210,7 +217,8 @@ def _resolve_padding(padding, kernel: Sequence[int], stride: Sequence[int],
 
 
 def _layer_arguments(func: str, x, weight, bias, stride, padding, dilation, groups, dims: int):
-    """Validate a layer call; return arrays of one common dtype and per-axis settings."""
+    """Validate a layer call; return arrays of one common dtype (the one to sum in), per-axis
+    settings, and the dtype of the result."""
     layout = "(N, C, H, W) batch" if dims == 2 else "(N, C, L) batch"
     kernel_layout = ("(C_out, C_in/groups, kH, kW) weight" if dims == 2
                      else "(C_out, C_in/groups, k) weight")
@@ -235,9 +243,14 @@ def _layer_arguments(func: str, x, weight, bias, stride, padding, dilation, grou
         check_shape(bias, (weight.shape[0],), "bias", func,
                     why="one value per output channel, weight.shape[0]")
         arrays.append(bias)
-    dtype = result_dtype(*arrays)
+    out_dtype = exact_dtype(result_dtype(*arrays))
+    dtype = sum_dtype(out_dtype)
     x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
-    return x, weight, bias, stride, pads, dilation, groups
+    if bias is not None:
+        bias = bias.astype(dtype, copy=False)
+    out_hw = _output_shape(x.shape[2:], kernel, stride, pads, dilation)
+    check_size(x.shape[1] * np.prod(kernel) * x.shape[0] * np.prod(out_hw), 8, "x", func, "im2col's columns")
+    return x, weight, bias, stride, pads, dilation, groups, out_dtype
 
 
 def _as_2d(stride, pads, dilation):
@@ -286,12 +299,14 @@ def _backward(dout, x, weight, stride, pads, dilation, groups):
     return dx, dweight, dout.sum(axis=(0, 2, 3))
 
 
-def _check_dout(dout, func, x, weight, stride, pads, dilation, dims):
+def _check_dout(dout, func, x, weight, stride, pads, dilation, dims, layer_dtype):
+    """``dout`` checked and in the dtype to sum in; and the dtype of the gradients."""
     dout = to_numeric_array(dout, "dout", func, ndim=dims + 2, what="gradient of the layer output")
     out_size = _output_shape(x.shape[2:], weight.shape[2:], stride, pads, dilation)
     check_shape(dout, (x.shape[0], weight.shape[0], *out_size), "dout", func,
                 why="the shape of the layer's output for these x and weight")
-    return dout.astype(result_dtype(dout, x), copy=False)
+    grad_dtype = exact_dtype(result_dtype(dout, np.empty(0, layer_dtype)))
+    return dout.astype(sum_dtype(grad_dtype), copy=False), grad_dtype
 
 
 def conv2d_layer(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
@@ -323,8 +338,8 @@ def conv2d_layer(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
            [ 2,  6,  4, -3],
            [ 0, -2, -2,  1]])
     """
-    args = _layer_arguments("conv2d_layer", x, weight, bias, stride, padding, dilation, groups, 2)
-    return _forward(*args)
+    *args, dtype = _layer_arguments("conv2d_layer", x, weight, bias, stride, padding, dilation, groups, 2)
+    return _forward(*args).astype(dtype, copy=False)
 
 
 def conv2d_layer_backward(dout: ArrayLike, x: ArrayLike, weight: ArrayLike,
@@ -343,10 +358,11 @@ def conv2d_layer_backward(dout: ArrayLike, x: ArrayLike, weight: ArrayLike,
         (dx, dweight, dbias).
     """
     func = "conv2d_layer_backward"
-    x, weight, _, stride, pads, dilation, groups = _layer_arguments(
+    x, weight, _, stride, pads, dilation, groups, dtype = _layer_arguments(
         func, x, weight, None, stride, padding, dilation, groups, 2)
-    dout = _check_dout(dout, func, x, weight, stride, pads, dilation, 2)
-    return _backward(dout, x, weight, stride, pads, dilation, groups)
+    dout, dtype = _check_dout(dout, func, x, weight, stride, pads, dilation, 2, dtype)
+    x, weight = x.astype(dout.dtype, copy=False), weight.astype(dout.dtype, copy=False)
+    return tuple(g.astype(dtype, copy=False) for g in _backward(dout, x, weight, stride, pads, dilation, groups))
 
 
 def conv1d_layer(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
@@ -365,10 +381,10 @@ def conv1d_layer(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
     >>> conv1d_layer(np.array([[[2, -1, 1]]]), np.array([[[2, 1, 1]]]), padding=2)[0, 0]
     array([ 2,  1,  4, -1,  2])
     """
-    x, weight, bias, stride, pads, dilation, groups = _layer_arguments(
+    x, weight, bias, stride, pads, dilation, groups, dtype = _layer_arguments(
         "conv1d_layer", x, weight, bias, stride, padding, dilation, groups, 1)
     out = _forward(x[:, :, None], weight[:, :, None], bias, *_as_2d(stride, pads, dilation), groups)
-    return out[:, :, 0]
+    return out[:, :, 0].astype(dtype, copy=False)
 
 
 def conv1d_layer_backward(dout: ArrayLike, x: ArrayLike, weight: ArrayLike,
@@ -381,9 +397,10 @@ def conv1d_layer_backward(dout: ArrayLike, x: ArrayLike, weight: ArrayLike,
         (dx (N, C_in, L), dweight (C_out, C_in/groups, k), dbias (C_out,)).
     """
     func = "conv1d_layer_backward"
-    x, weight, _, stride, pads, dilation, groups = _layer_arguments(
+    x, weight, _, stride, pads, dilation, groups, dtype = _layer_arguments(
         func, x, weight, None, stride, padding, dilation, groups, 1)
-    dout = _check_dout(dout, func, x, weight, stride, pads, dilation, 1)
+    dout, dtype = _check_dout(dout, func, x, weight, stride, pads, dilation, 1, dtype)
+    x, weight = x.astype(dout.dtype, copy=False), weight.astype(dout.dtype, copy=False)
     dx, dweight, dbias = _backward(dout[:, :, None], x[:, :, None], weight[:, :, None],
                                    *_as_2d(stride, pads, dilation), groups)
-    return dx[:, :, 0], dweight[:, :, 0], dbias
+    return tuple(g.astype(dtype, copy=False) for g in (dx[:, :, 0], dweight[:, :, 0], dbias))

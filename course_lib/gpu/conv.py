@@ -14,17 +14,19 @@ is built from the torch primitive that *is* that method:
   ``t - tau``, then multiplied.
 
 Which part of the full result each mode keeps is decided by the NumPy side's own helpers, so the
-two sides cannot drift apart. Integer tensors give exact integer results; dtypes follow torch's
-type promotion (float32 stays float32).
+two sides cannot drift apart. Integer tensors give integer results; dtypes follow torch's type
+promotion (float32 stays float32); float16 and bfloat16 are summed in float32. NaN and inf stay
+where ``np.convolve`` and ``scipy.signal`` put them, as on the NumPy side (see there).
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 
-from course_lib._checks import check_int, check_mode, check_tuple, check_valid_overlap
-from course_lib.conv.signal import _window_1d, _windows_2d
+from course_lib._checks import check_int, check_mode, check_size, check_tuple, check_valid_overlap
+from course_lib.conv.signal import _padding_products, _window_1d, _windows_2d
 from course_lib.gpu.conv_layer import _common_dtype, _matmul, _pad, _read_tensor, _same_device
 
 __all__ = [
@@ -38,12 +40,17 @@ def _read(t, name: str, func: str, ndim: int) -> torch.Tensor:
     return _read_tensor(t, name, func, "course_lib.conv", ndim=ndim)
 
 
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Half-precision sums overflow (float16 at 65504): they are summed in float32."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def _inputs_1d(a, b, mode: str, func: str):
     a, b = _read(a, "a", func, 1), _read(b, "b", func, 1)
     mode = check_mode(mode, func)
     _same_device(func, a=a, b=b)
     dtype = _common_dtype(a, b)
-    return a.to(dtype), b.to(dtype), mode
+    return a.to(_work_dtype(dtype)), b.to(_work_dtype(dtype)), mode, dtype
 
 
 def _inputs_2d(A, B, mode: str, func: str):
@@ -53,10 +60,27 @@ def _inputs_2d(A, B, mode: str, func: str):
         check_valid_overlap(tuple(A.shape), tuple(B.shape), ("A", "B"), func)
     _same_device(func, A=A, B=B)
     dtype = _common_dtype(A, B)
-    return A.to(dtype), B.to(dtype), mode
+    return A.to(_work_dtype(dtype)), B.to(_work_dtype(dtype)), mode, dtype
 
 
-def _slide(a: torch.Tensor, w: torch.Tensor, windows: Sequence[tuple[int, int]]) -> torch.Tensor:
+def _all_finite(*tensors: torch.Tensor) -> bool:
+    return all(not (t.is_floating_point() or t.is_complex()) or bool(torch.isfinite(t).all())
+               for t in tensors)
+
+
+def _with_padding_products(out: torch.Tensor, B: torch.Tensor, shape, mode: str,
+                           correlate: bool = False) -> torch.Tensor:
+    """NaN where scipy multiplies an inf/NaN of ``B`` by a zero around ``A`` (NumPy side's rule)."""
+    if _all_finite(B):
+        return out
+    mask = _padding_products((~torch.isfinite(B)).cpu().numpy(), shape, mode, correlate)
+    if mask is None:
+        return out
+    return out.masked_fill(torch.from_numpy(mask).to(out.device), float("nan"))
+
+
+def _slide(a: torch.Tensor, w: torch.Tensor, windows: Sequence[tuple[int, int]], func: str,
+           name: str) -> torch.Tensor:
     """Dot product of ``w`` with every same-sized window of ``a`` (zeros outside ``a``).
 
     ``windows`` gives, per axis, the (start, length) of the outputs wanted, counted in the full
@@ -66,11 +90,33 @@ def _slide(a: torch.Tensor, w: torch.Tensor, windows: Sequence[tuple[int, int]])
     """
     pads = tuple((k - 1 - start, start + length - n)
                  for (start, length), n, k in zip(windows, a.shape, w.shape))
-    patches = _pad(a, pads)
-    for axis, k in enumerate(w.shape):
-        patches = patches.unfold(axis, k, 1)     # (out_0, ..., k_0, ...)
+    out_size = math.prod(length for _, length in windows)
+    check_size(out_size * w.numel(), a.element_size(), name, func, "the array of windows",
+               "Use the translate-and-scale method, which needs no such array.")
+
+    def windows_of(t: torch.Tensor) -> torch.Tensor:
+        t = _pad(t, pads)
+        for axis, k in enumerate(w.shape):
+            t = t.unfold(axis, k, 1)     # (out_0, ..., k_0, ...)
+        return t
+
+    patches = windows_of(a)
     out_shape = patches.shape[:w.ndim]
-    return _matmul(patches.reshape(-1, w.numel()), w.reshape(-1)).reshape(out_shape)
+    if _all_finite(a, w):
+        return _matmul(patches.reshape(-1, w.numel()), w.reshape(-1)).reshape(out_shape)
+    # A matrix product may skip (or multiply) the padding zeros; form only the real products.
+    inside = windows_of(torch.ones(a.shape, dtype=torch.bool, device=a.device))
+    products = torch.where(inside, patches * w, torch.zeros((), dtype=a.dtype, device=a.device))
+    return products.sum(dim=tuple(range(-w.ndim, 0)))
+
+
+def _band_product(M: torch.Tensor, band: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``M @ v``; with NaN or inf about, only the products inside the band (the kernel's entries)
+    are formed, as the references do: the zeros around it would add 0 * inf = NaN."""
+    if _all_finite(M, v):
+        return _matmul(M, v)
+    zero = torch.zeros((), dtype=M.dtype, device=M.device)
+    return torch.where(band, M * v, zero).sum(dim=1)
 
 
 # --- 1-D ------------------------------------------------------------------------------------------
@@ -93,13 +139,13 @@ def conv1d_translate_scale(a: torch.Tensor, b: torch.Tensor, mode: str = "full")
     >>> conv1d_translate_scale(torch.tensor([2, -1, 1]), torch.tensor([1, 1, 2]))
     tensor([ 2,  1,  4, -1,  2])
     """
-    a, b, mode = _inputs_1d(a, b, mode, "conv1d_translate_scale")
+    a, b, mode, dtype = _inputs_1d(a, b, mode, "conv1d_translate_scale")
     short, long = (a, b) if len(a) <= len(b) else (b, a)
     full = a.new_zeros(len(a) + len(b) - 1)
     for tau in range(len(short)):
         full[tau:tau + len(long)] += short[tau] * long
     start, length = _window_1d(len(a), len(b), mode)
-    return full[start:start + length]
+    return full[start:start + length].to(dtype)
 
 
 def conv1d_flip_filter(a: torch.Tensor, b: torch.Tensor, mode: str = "full") -> torch.Tensor:
@@ -111,14 +157,17 @@ def conv1d_flip_filter(a: torch.Tensor, b: torch.Tensor, mode: str = "full") -> 
     >>> conv1d_flip_filter(torch.tensor([2, -1, 1]), torch.tensor([1, 1, 2]))
     tensor([ 2,  1,  4, -1,  2])
     """
-    a, b, mode = _inputs_1d(a, b, mode, "conv1d_flip_filter")
-    return _slide(a, b.flip(0), [_window_1d(len(a), len(b), mode)])
+    func = "conv1d_flip_filter"
+    a, b, mode, dtype = _inputs_1d(a, b, mode, func)
+    return _slide(a, b.flip(0), [_window_1d(len(a), len(b), mode)], func, "a").to(dtype)
 
 
-def _toeplitz_1d(b: torch.Tensor, n: int, mode: str) -> torch.Tensor:
+def _toeplitz_1d(b: torch.Tensor, n: int, mode: str, func: str, name: str) -> torch.Tensor:
     """``M[t, tau] = b[t - tau]`` (0 outside the kernel), for the rows t the mode keeps."""
     k = len(b)
     start, length = _window_1d(n, k, mode)
+    check_size(length * n, 8, name, func, "the Toeplitz matrix's index matrix",
+               "Use conv1d_flip_filter or conv1d_translate_scale, which need no matrix.")
     t = torch.arange(start, start + length, device=b.device)[:, None]   # output positions
     tau = torch.arange(n, device=b.device)[None, :]                      # input positions
     lag = t - tau                                                        # the index matrix
@@ -144,7 +193,7 @@ def conv_matrix_1d(b: torch.Tensor, n: int, mode: str = "full") -> torch.Tensor:
     func = "conv_matrix_1d"
     b = _read(b, "b", func, 1)
     n = check_int(n, "n", func, 1)
-    return _toeplitz_1d(b, n, check_mode(mode, func))
+    return _toeplitz_1d(b, n, check_mode(mode, func), func, "n")
 
 
 def conv1d_matrix(a: torch.Tensor, b: torch.Tensor, mode: str = "full") -> torch.Tensor:
@@ -155,8 +204,12 @@ def conv1d_matrix(a: torch.Tensor, b: torch.Tensor, mode: str = "full") -> torch
     >>> conv1d_matrix(torch.tensor([2, -1, 1]), torch.tensor([1, 1, 2]))
     tensor([ 2,  1,  4, -1,  2])
     """
-    a, b, mode = _inputs_1d(a, b, mode, "conv1d_matrix")
-    return _matmul(_toeplitz_1d(b, len(a), mode), a)
+    func = "conv1d_matrix"
+    a, b, mode, dtype = _inputs_1d(a, b, mode, func)
+    M = _toeplitz_1d(b, len(a), mode, func, "a")
+    band = None if _all_finite(M, a) else _toeplitz_1d(torch.ones_like(b, dtype=torch.bool), len(a), mode,
+                                                          func, "a")
+    return _band_product(M, band, a).to(dtype)
 
 
 def correlate1d(a: torch.Tensor, b: torch.Tensor, mode: str = "full") -> torch.Tensor:
@@ -168,8 +221,9 @@ def correlate1d(a: torch.Tensor, b: torch.Tensor, mode: str = "full") -> torch.T
     >>> correlate1d(torch.tensor([2, -1, 1]), torch.tensor([1, 1, 2]))
     tensor([4, 0, 3, 0, 1])
     """
-    a, b, mode = _inputs_1d(a, b, mode, "correlate1d")
-    return _slide(a, b.conj(), [_window_1d(len(a), len(b), mode, correlate=True)])
+    func = "correlate1d"
+    a, b, mode, dtype = _inputs_1d(a, b, mode, func)
+    return _slide(a, b.conj(), [_window_1d(len(a), len(b), mode, correlate=True)], func, "a").to(dtype)
 
 
 # --- 2-D ------------------------------------------------------------------------------------------
@@ -197,7 +251,7 @@ def conv2d_translate_scale(A: torch.Tensor, B: torch.Tensor, mode: str = "full")
             [ 2,  6,  4, -3],
             [ 0, -2, -2,  1]])
     """
-    A, B, mode = _inputs_2d(A, B, mode, "conv2d_translate_scale")
+    A, B, mode, dtype = _inputs_2d(A, B, mode, "conv2d_translate_scale")
     (H, W), (kh, kw) = A.shape, B.shape
     small, large = (B, A) if B.numel() <= A.numel() else (A, B)
     rows, cols = large.shape
@@ -206,7 +260,8 @@ def conv2d_translate_scale(A: torch.Tensor, B: torch.Tensor, mode: str = "full")
         for j in range(small.shape[1]):
             full[i:i + rows, j:j + cols] += small[i, j] * large
     (r0, out_rows), (c0, out_cols) = _windows_2d((H, W), (kh, kw), mode)
-    return full[r0:r0 + out_rows, c0:c0 + out_cols]
+    out = full[r0:r0 + out_rows, c0:c0 + out_cols]
+    return _with_padding_products(out, B, (H, W), mode).to(dtype)
 
 
 def conv2d_flip_filter(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch.Tensor:
@@ -221,14 +276,18 @@ def conv2d_flip_filter(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> 
             [ 2,  6,  4, -3],
             [ 0, -2, -2,  1]])
     """
-    A, B, mode = _inputs_2d(A, B, mode, "conv2d_flip_filter")
-    return _slide(A, B.flip(0, 1), _windows_2d(tuple(A.shape), tuple(B.shape), mode))
+    func = "conv2d_flip_filter"
+    A, B, mode, dtype = _inputs_2d(A, B, mode, func)
+    out = _slide(A, B.flip(0, 1), _windows_2d(tuple(A.shape), tuple(B.shape), mode), func, "A")
+    return _with_padding_products(out, B, tuple(A.shape), mode).to(dtype)
 
 
-def _toeplitz_2d(B: torch.Tensor, H: int, W: int, mode: str) -> torch.Tensor:
+def _toeplitz_2d(B: torch.Tensor, H: int, W: int, mode: str, func: str, name: str) -> torch.Tensor:
     """``M[(r, c), (s, t)] = B[r - s, c - t]`` (0 outside the kernel), for the outputs kept."""
     kh, kw = B.shape
     (r0, rows), (c0, cols) = _windows_2d((H, W), (kh, kw), mode)
+    check_size(rows * cols * H * W, 8, name, func, "the Toeplitz matrix's index matrix",
+               "Use conv2d_flip_filter or conv2d_translate_scale, which need no matrix.")
 
     def positions(start: int, count: int) -> torch.Tensor:
         return torch.arange(start, start + count, device=B.device)
@@ -261,7 +320,7 @@ def conv_matrix_2d(B: torch.Tensor, shape: int | Sequence[int], mode: str = "ful
     mode = check_mode(mode, func)
     if mode == "valid":
         check_valid_overlap((H, W), tuple(B.shape), ("shape", "B"), func)
-    return _toeplitz_2d(B, H, W, mode)
+    return _toeplitz_2d(B, H, W, mode, func, "shape")
 
 
 def conv2d_matrix(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch.Tensor:
@@ -276,10 +335,15 @@ def conv2d_matrix(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch
             [ 2,  6,  4, -3],
             [ 0, -2, -2,  1]])
     """
-    A, B, mode = _inputs_2d(A, B, mode, "conv2d_matrix")
+    func = "conv2d_matrix"
+    A, B, mode, dtype = _inputs_2d(A, B, mode, func)
     (H, W) = A.shape
     (_, rows), (_, cols) = _windows_2d((H, W), tuple(B.shape), mode)
-    return _matmul(_toeplitz_2d(B, H, W, mode), A.reshape(-1)).reshape(rows, cols)
+    M = _toeplitz_2d(B, H, W, mode, func, "A")
+    band = None if _all_finite(M, A) else _toeplitz_2d(torch.ones_like(B, dtype=torch.bool), H, W, mode,
+                                                          func, "A")
+    out = _band_product(M, band, A.reshape(-1)).reshape(rows, cols)
+    return _with_padding_products(out, B, (H, W), mode).to(dtype)
 
 
 def correlate2d(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch.Tensor:
@@ -291,5 +355,7 @@ def correlate2d(A: torch.Tensor, B: torch.Tensor, mode: str = "full") -> torch.T
     >>> correlate2d(torch.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 0], [0, 1]]), mode="valid")
     tensor([[5]])
     """
-    A, B, mode = _inputs_2d(A, B, mode, "correlate2d")
-    return _slide(A, B.conj(), _windows_2d(tuple(A.shape), tuple(B.shape), mode, correlate=True))
+    func = "correlate2d"
+    A, B, mode, dtype = _inputs_2d(A, B, mode, func)
+    out = _slide(A, B.conj(), _windows_2d(tuple(A.shape), tuple(B.shape), mode, correlate=True), func, "A")
+    return _with_padding_products(out, B, tuple(A.shape), mode, correlate=True).to(dtype)

@@ -12,20 +12,23 @@ as ``torch.nn.functional.conv2d``::
 is two more products and ``F.fold``, which adds the columns back where they came from.
 Autograd flows through the forward pass too, so ``loss.backward()`` works as usual.
 
-Integer tensors give exact integer results, as on the NumPy side. ``F.unfold`` and ``F.fold``
-exist only for floating types, so integer tensors take the same windows with ``Tensor.unfold``
-and add them back one kernel offset at a time; CUDA has no integer matrix product, see
-:func:`_matmul`.
+Integers are summed in int64 and come back exact, as on the NumPy side; float16 and bfloat16 are
+summed in float32 and given back in their own type, as ``F.conv2d`` does. ``F.unfold`` and
+``F.fold`` exist only for floating types, so integer tensors take the same windows with
+``Tensor.unfold`` and add them back one kernel offset at a time; CUDA has no integer matrix
+product, see :func:`_matmul`.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from course_lib._checks import (check_array, check_groups, check_int, check_kernel_fits,
-                                check_multiple, check_shape, check_tensor, check_tuple)
+                                check_multiple, check_shape, check_size, check_tensor, check_tuple,
+                                exact_dtype, sum_dtype)
 from course_lib.conv.layer import _output_shape, _resolve_padding, _unfold_arguments, conv_output_size
 
 __all__ = ["conv_output_size", "im2col", "col2im", "conv2d_layer", "conv2d_layer_backward",
@@ -60,6 +63,13 @@ def _common_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
     for t in present[1:]:
         dtype = torch.promote_types(dtype, t.dtype)
     return dtype
+
+
+def _no_uint64(t: torch.Tensor, name: str, func: str) -> None:
+    if t.dtype == torch.uint64:  # int64 would wrap values >= 2**63; torch has no uint64 matmul
+        raise TypeError(f"{func}: argument '{name}' has dtype torch.uint64, which torch cannot "
+                        f"multiply; convert it with .to(torch.int64) (values below 2**63) or "
+                        f".double(), or call course_lib.conv.{func}, which takes NumPy arrays.")
 
 
 def _float_dtype(device: torch.device) -> torch.dtype:
@@ -159,7 +169,10 @@ def im2col(x: torch.Tensor, kernel_size: int | Sequence[int], stride: int | Sequ
     x = _read_tensor(x, "x", func, "course_lib.conv", ndim=4, what="(N, C, H, W) batch")
     kernel, stride, padding, dilation = _unfold_arguments(func, kernel_size, stride, padding, dilation)
     check_kernel_fits(tuple(x.shape[2:]), kernel, padding, func, name="x", dilation=dilation)
-    return _columns(_pad(x, tuple((p, p) for p in padding)), kernel, stride, dilation)
+    pads = tuple((p, p) for p in padding)
+    out_hw = _output_shape(tuple(x.shape[2:]), kernel, stride, pads, dilation)
+    check_size(x.shape[0] * x.shape[1] * math.prod(kernel) * math.prod(out_hw), 8, "x", func, "the columns")
+    return _columns(_pad(x, pads), kernel, stride, dilation)
 
 
 def col2im(cols: torch.Tensor, output_size: int | Sequence[int], kernel_size: int | Sequence[int],
@@ -194,13 +207,19 @@ def col2im(cols: torch.Tensor, output_size: int | Sequence[int], kernel_size: in
     check_shape(cols, (N, C * kernel[0] * kernel[1], out_hw[0] * out_hw[1]), "cols", func,
                 why=f"{out_hw[0]}x{out_hw[1]} windows fit in output_size {size} with these "
                     f"settings")
-    return _col2im(cols, size, kernel, stride, pads, dilation)
+    _no_uint64(cols, "cols", func)
+    check_size(N * C * (size[0] + 2 * padding[0]) * (size[1] + 2 * padding[1]), 8, "output_size", func,
+               "the image")
+    # Overlapping windows add up: integers in int64, half precision in float32.
+    image = _col2im(cols.to(sum_dtype(cols.dtype)), size, kernel, stride, pads, dilation)
+    return image.to(exact_dtype(cols.dtype))
 
 
 # --- argument handling shared by the 1-D and 2-D layers ------------------------------------------
 
 def _layer_arguments(func: str, x, weight, bias, stride, padding, dilation, groups, dims: int):
-    """Validate a layer call (in the NumPy side's order); return tensors of one common dtype."""
+    """Validate a layer call (in the NumPy side's order); return tensors of one common dtype (the
+    one to sum in), the settings, and the dtype of the result."""
     layout = "(N, C, H, W) batch" if dims == 2 else "(N, C, L) batch"
     kernel_layout = ("(C_out, C_in/groups, kH, kW) weight" if dims == 2
                      else "(C_out, C_in/groups, k) weight")
@@ -225,8 +244,15 @@ def _layer_arguments(func: str, x, weight, bias, stride, padding, dilation, grou
         check_shape(bias, (weight.shape[0],), "bias", func,
                     why="one value per output channel, weight.shape[0]")
     _same_device(func, x=x, weight=weight, bias=bias)
-    dtype = _common_dtype(x, weight, bias)
-    return x.to(dtype), weight.to(dtype), bias, stride, pads, dilation, groups
+    for name, t in (("x", x), ("weight", weight), ("bias", bias)):
+        if t is not None:
+            _no_uint64(t, name, func)
+    out_dtype = exact_dtype(_common_dtype(x, weight, bias))
+    dtype = sum_dtype(out_dtype)
+    out_hw = _output_shape(tuple(x.shape[2:]), kernel, stride, pads, dilation)
+    check_size(x.shape[1] * math.prod(kernel) * x.shape[0] * math.prod(out_hw), 8, "x", func, "im2col's columns")
+    bias = None if bias is None else bias.to(dtype)
+    return x.to(dtype), weight.to(dtype), bias, stride, pads, dilation, groups, out_dtype
 
 
 def _as_2d(stride, pads, dilation):
@@ -270,14 +296,17 @@ def _backward(dout, x, weight, stride, pads, dilation, groups):
     return dx, dweight, dout.sum(dim=(0, 2, 3))
 
 
-def _check_dout(dout, func, x, weight, stride, pads, dilation, dims):
+def _check_dout(dout, func, x, weight, stride, pads, dilation, dims, layer_dtype):
+    """``dout`` checked and in the dtype to sum in; and the dtype of the gradients."""
     dout = _read_tensor(dout, "dout", func, "course_lib.conv", ndim=dims + 2,
                         what="gradient of the layer output")
     out_size = _output_shape(tuple(x.shape[2:]), tuple(weight.shape[2:]), stride, pads, dilation)
     check_shape(dout, (x.shape[0], weight.shape[0], *out_size), "dout", func,
                 why="the shape of the layer's output for these x and weight")
     _same_device(func, dout=dout, x=x)
-    return dout.to(_common_dtype(dout, x))
+    _no_uint64(dout, "dout", func)
+    grad_dtype = exact_dtype(torch.promote_types(dout.dtype, layer_dtype))
+    return dout.to(sum_dtype(grad_dtype)), grad_dtype
 
 
 def conv2d_layer(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -308,8 +337,8 @@ def conv2d_layer(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
             [ 2,  6,  4, -3],
             [ 0, -2, -2,  1]])
     """
-    args = _layer_arguments("conv2d_layer", x, weight, bias, stride, padding, dilation, groups, 2)
-    return _forward(*args)
+    *args, dtype = _layer_arguments("conv2d_layer", x, weight, bias, stride, padding, dilation, groups, 2)
+    return _forward(*args).to(dtype)
 
 
 def conv2d_layer_backward(dout: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
@@ -328,11 +357,11 @@ def conv2d_layer_backward(dout: torch.Tensor, x: torch.Tensor, weight: torch.Ten
         (dx, dweight, dbias), equal to what autograd gives for ``F.conv2d``.
     """
     func = "conv2d_layer_backward"
-    x, weight, _, stride, pads, dilation, groups = _layer_arguments(
+    x, weight, _, stride, pads, dilation, groups, dtype = _layer_arguments(
         func, x, weight, None, stride, padding, dilation, groups, 2)
-    dout = _check_dout(dout, func, x, weight, stride, pads, dilation, 2)
+    dout, dtype = _check_dout(dout, func, x, weight, stride, pads, dilation, 2, dtype)
     x, weight = x.to(dout.dtype), weight.to(dout.dtype)
-    return _backward(dout, x, weight, stride, pads, dilation, groups)
+    return tuple(g.to(dtype) for g in _backward(dout, x, weight, stride, pads, dilation, groups))
 
 
 def conv1d_layer(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -351,10 +380,10 @@ def conv1d_layer(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     >>> conv1d_layer(torch.tensor([[[2, -1, 1]]]), torch.tensor([[[2, 1, 1]]]), padding=2)[0, 0]
     tensor([ 2,  1,  4, -1,  2])
     """
-    x, weight, bias, stride, pads, dilation, groups = _layer_arguments(
+    x, weight, bias, stride, pads, dilation, groups, dtype = _layer_arguments(
         "conv1d_layer", x, weight, bias, stride, padding, dilation, groups, 1)
     out = _forward(x[:, :, None], weight[:, :, None], bias, *_as_2d(stride, pads, dilation), groups)
-    return out[:, :, 0]
+    return out[:, :, 0].to(dtype)
 
 
 def conv1d_layer_backward(dout: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
@@ -368,10 +397,10 @@ def conv1d_layer_backward(dout: torch.Tensor, x: torch.Tensor, weight: torch.Ten
     Same formulas as :func:`conv2d_layer_backward`, on images of height 1.
     """
     func = "conv1d_layer_backward"
-    x, weight, _, stride, pads, dilation, groups = _layer_arguments(
+    x, weight, _, stride, pads, dilation, groups, dtype = _layer_arguments(
         func, x, weight, None, stride, padding, dilation, groups, 1)
-    dout = _check_dout(dout, func, x, weight, stride, pads, dilation, 1)
+    dout, dtype = _check_dout(dout, func, x, weight, stride, pads, dilation, 1, dtype)
     x, weight = x.to(dout.dtype), weight.to(dout.dtype)
     dx, dweight, dbias = _backward(dout[:, :, None], x[:, :, None], weight[:, :, None],
                                    *_as_2d(stride, pads, dilation), groups)
-    return dx[:, :, 0], dweight[:, :, 0], dbias
+    return dx[:, :, 0].to(dtype), dweight[:, :, 0].to(dtype), dbias.to(dtype)

@@ -24,10 +24,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course_lib._checks import check_int, check_positive_number, check_shape
+from course_lib._checks import (check_bool, check_int, check_positive_number, check_real, check_shape,
+                                sum_dtype)
 from course_lib.gpu.conv_layer import _col2im, _float_dtype, _same_device
 from course_lib.gpu.conv_layer import _read_tensor as _read_any_tensor
-from course_lib.pool import _LAYOUT, _Pool, _geometry
+from course_lib.pool import _LAYOUT, _Pool, _check_windows, _geometry
 
 __all__ = ["max_pool2d", "avg_pool2d", "lp_pool2d", "max_pool1d", "avg_pool1d",
            "max_pool2d_backward", "avg_pool2d_backward", "lp_pool2d_backward",
@@ -50,8 +51,8 @@ def _add_windows(pool: _Pool, grad_windows: torch.Tensor) -> torch.Tensor:
     n, c, oh, ow, kh, kw = grad_windows.shape
     cols = grad_windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
     pads = tuple((p, p) for p in pool.padding)
-    dx4 = _col2im(cols, pool.in_hw, pool.kernel, pool.stride, pads, (1, 1))
-    return dx4.reshape(pool.shape)
+    dx4 = _col2im(cols.to(sum_dtype(cols.dtype)), pool.in_hw, pool.kernel, pool.stride, pads, (1, 1))
+    return dx4.reshape(pool.shape).to(grad_windows.dtype)
 
 
 def _read_tensor(t, name: str, func: str, ndim=None, what: str = "array") -> torch.Tensor:
@@ -60,14 +61,19 @@ def _read_tensor(t, name: str, func: str, ndim=None, what: str = "array") -> tor
 
 def _read_input(x, func: str, spatial: int) -> torch.Tensor:
     ndim, what = _LAYOUT[spatial]
-    return _read_tensor(x, "x", func, ndim=ndim, what=what)
+    x = _read_tensor(x, "x", func, ndim=ndim, what=what)
+    check_real(x, "x", func)
+    return x
 
 
 def _read_dout(dout, x: torch.Tensor, pool: _Pool, func: str) -> torch.Tensor:
     dout = _read_tensor(dout, "dout", func)
     check_shape(dout, pool.out_shape, "dout", func, why="the shape of the forward output")
     _same_device(func, dout=dout, x=x)
+    check_real(dout, "dout", func)
+    _check_windows(pool, func)
     return dout
+
 
 
 def _grad_dtype(*tensors: torch.Tensor) -> torch.dtype:
@@ -89,22 +95,41 @@ def _lowest(dtype: torch.dtype) -> float | int:
     return -math.inf if dtype.is_floating_point else torch.iinfo(dtype).min
 
 
-def _first_max(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _first(mask: torch.Tensor) -> torch.Tensor:
+    """Index of the first True along the last axis (``argmax`` returns the first maximum)."""
+    return mask.to(torch.uint8).argmax(dim=-1, keepdim=True)
+
+
+def _first_max(pool: _Pool, windows: torch.Tensor, func: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The maximum of each window and where it sits (its "switch"), ``(N, C, OH, OW, 1)``.
 
-    Ties go to the first maximum in row-major window order, as in torch. Picking the value with
-    ``gather`` (rather than ``amax``, which shares the gradient among ties) makes autograd route
-    the whole gradient to that switch, exactly as ``F.max_pool2d`` does.
+    Chosen as ``F.max_pool2d`` chooses: the first maximum in row-major window order; but the last
+    NaN, if the window holds one; and never a padding cell, so a window whose real cells are all
+    -inf sends its gradient to its first real cell. Picking the value with ``gather`` (rather than
+    ``amax``, which shares the gradient among ties) makes autograd route the whole gradient to
+    that switch, exactly as ``F.max_pool2d`` does.
     """
+    _check_windows(pool, func)  # the reshape below copies every window
     flat = windows.reshape(windows.shape[:4] + (-1,))
-    switch = flat.argmax(dim=-1, keepdim=True)
+    data = flat.detach()
+    switch = data.argmax(dim=-1, keepdim=True)  # the first maximum, or the first NaN
+    chosen = data.gather(-1, switch)
+    cpu = data.device.type == "cpu"  # there, skipping the rare cases costs no device sync
+    if data.is_floating_point() and (not cpu or bool(chosen.isnan().any())):
+        nan = data.isnan()
+        switch = torch.where(chosen.isnan(), nan.shape[-1] - 1 - _first(nan.flip(-1)), switch)
+    low = _lowest(data.dtype)
+    if pool.padding != (0, 0) and (not cpu or bool((chosen == low).any())):
+        real = _windows(pool, torch.ones((1, 1) + pool.in_hw, dtype=torch.uint8, device=data.device), 0)
+        real = real.reshape(real.shape[:4] + (-1,)).bool()
+        switch = torch.where(chosen == low, _first((data == low) & real), switch)
     return flat.gather(-1, switch), switch
 
 
 def _max_pool(x, kernel_size, stride, padding, func: str, spatial: int) -> torch.Tensor:
     x = _read_input(x, func, spatial)
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
-    best, _ = _first_max(_windows(pool, pool.as_4d(x), _lowest(x.dtype)))
+    best, _ = _first_max(pool, _windows(pool, pool.as_4d(x), _lowest(x.dtype)), func)
     return best.reshape(pool.out_shape)
 
 
@@ -113,7 +138,7 @@ def _max_pool_backward(dout, x, kernel_size, stride, padding, func: str, spatial
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
     dout = _read_dout(dout, x, pool, func)
     windows = _windows(pool, pool.as_4d(x), _lowest(x.dtype))
-    _, switch = _first_max(windows)
+    _, switch = _first_max(pool, windows, func)
     # Each window's gradient goes, whole, to its switch; every other cell of the window gets 0.
     grad_flat = torch.zeros(windows.shape[:4] + (windows.shape[4] * windows.shape[5],),
                             dtype=_grad_dtype(dout, x), device=x.device)
@@ -193,14 +218,16 @@ def _divisor(pool: _Pool, count_include_pad: bool, like: torch.Tensor) -> torch.
 def _avg_pool(x, kernel_size, stride, padding, count_include_pad, func, spatial) -> torch.Tensor:
     x = _read_input(x, func, spatial)
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
+    count_include_pad = check_bool(count_include_pad, "count_include_pad", func)
     x4 = pool.as_4d(_as_float(x))
-    sums = _windows(pool, x4, 0).sum(dim=(-2, -1))
-    return (sums / _divisor(pool, count_include_pad, x4)).reshape(pool.out_shape)
+    sums = _windows(pool, x4.to(sum_dtype(x4.dtype)), 0).sum(dim=(-2, -1))
+    return (sums / _divisor(pool, count_include_pad, sums)).to(x4.dtype).reshape(pool.out_shape)
 
 
 def _avg_pool_backward(dout, x, kernel_size, stride, padding, count_include_pad, func, spatial):
     x = _read_input(x, func, spatial)
     pool = _geometry(x, kernel_size, stride, padding, func, spatial)
+    count_include_pad = check_bool(count_include_pad, "count_include_pad", func)
     dout = _read_dout(dout, x, pool, func)
     dout4 = pool.as_4d(dout.to(_grad_dtype(dout, x)))
     # Every cell of a window gets the same share of that window's gradient.
@@ -283,11 +310,11 @@ def lp_pool2d(x: torch.Tensor, p: float, kernel_size, stride=None) -> torch.Tens
     pool = _geometry(x, kernel_size, stride, 0, func, spatial=2)
     if p == math.inf:
         return _max_pool(x.abs(), kernel_size, stride, 0, func, 2)
-    sums = _windows(pool, pool.as_4d(x) ** p).sum(dim=(-2, -1))
+    sums = _windows(pool, pool.as_4d(x.to(sum_dtype(x.dtype))) ** p).sum(dim=(-2, -1))
     # sums ** (1/p) has an infinite slope at 0; stepping around it keeps gradients finite (0 there).
     zero = sums == 0
     root = torch.where(zero, torch.ones_like(sums), sums) ** (1 / p)
-    return torch.where(zero, torch.zeros_like(root), root).reshape(pool.out_shape)
+    return torch.where(zero, torch.zeros_like(root), root).to(x.dtype).reshape(pool.out_shape)
 
 
 def lp_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, p: float, kernel_size,
@@ -296,7 +323,8 @@ def lp_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, p: float, kernel_siz
 
     With ``S`` the window's sum of ``x**p``, each of its cells gets
     ``dout * S**(1/p - 1) * x**(p - 1)``; a window with ``S == 0`` passes no gradient (torch's
-    rule). For ``p=inf`` the gradient goes to the largest ``|x|`` with the sign of that ``x``.
+    rule), one with ``S`` NaN passes NaN. For ``p=inf`` the gradient goes to the largest ``|x|``
+    with the sign of that ``x``.
     """
     func = "lp_pool2d_backward"
     x = _float_input(x, func)
@@ -305,11 +333,13 @@ def lp_pool2d_backward(dout: torch.Tensor, x: torch.Tensor, p: float, kernel_siz
     dout = _read_dout(dout, x, pool, func)
     if p == math.inf:
         return torch.sign(x) * _max_pool_backward(dout, x.abs(), kernel_size, stride, 0, func, 2)
-    windows = _windows(pool, pool.as_4d(x))
+    dtype = _grad_dtype(dout, x)
+    windows = _windows(pool, pool.as_4d(x.to(sum_dtype(dtype))))  # in the gradient's precision
     sums = (windows ** p).sum(dim=(-2, -1))
-    dout4 = pool.as_4d(dout.to(_grad_dtype(dout, x)))
+    dout4 = pool.as_4d(dout.to(sum_dtype(dtype)))
     scale = torch.where(sums == 0, torch.zeros_like(sums), dout4 * sums ** (1 / p - 1))
-    return _add_windows(pool, scale[..., None, None] * windows ** (p - 1))
+    scale = torch.where(sums.isnan(), sums, scale)  # NaN ** 0 is 1: keep a NaN window NaN
+    return _add_windows(pool, scale[..., None, None] * windows ** (p - 1)).to(dtype)
 
 
 # ---------------------------------------------------------------- pooling across channels
@@ -327,6 +357,7 @@ def max_pool_channels(x: torch.Tensor, group_size: int) -> torch.Tensor:
     """
     func = "max_pool_channels"
     x = _read_tensor(x, "x", func, ndim=range(2, 6), what="(N, C, ...) batch")
+    check_real(x, "x", func)
     g = check_int(group_size, "group_size", func, minimum=1)
     n, c = x.shape[:2]
     if c % g:

@@ -16,8 +16,8 @@ import numpy as np
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
-from course_lib._checks import (_describe, check_choice, check_int, check_kernel_fits, check_pool_padding,
-                                check_shape, check_tuple)
+from course_lib._checks import (_describe, check_bool, check_choice, check_int, check_kernel_fits,
+                                check_pool_padding, check_shape, check_tuple)
 from course_lib.size.table import Row, SizeTable
 
 __all__ = ["Conv", "Pool", "AdaptivePool", "FC", "RBF", "ShapeOnly", "SPECS",
@@ -71,8 +71,9 @@ class Conv:
 
     def count(self, in_shape: tuple[int, ...], where: str) -> Row:
         if in_shape[0] != self.in_channels:
-            raise ValueError(f"{where}: expects {self.in_channels} input channels, "
-                             f"got an input of shape {in_shape}.")
+            raise ValueError(f"{where}: expects {self.in_channels} input channels, got an input of "
+                             f"shape {in_shape}. Check its argument 'in_channels', and 'input_shape' "
+                             f"or the layer before it.")
         n = _spatial_dims(in_shape, where)
         k, s, d = (check_tuple(v, a, where, n, 1) for v, a in
                    ((self.kernel_size, "kernel_size"), (self.stride, "stride"), (self.dilation, "dilation")))
@@ -155,7 +156,8 @@ class FC:
     def count(self, in_shape: tuple[int, ...], where: str) -> Row:
         if math.prod(in_shape) != self.in_features:
             raise ValueError(f"{where}: expects {self.in_features} input features, got an input "
-                             f"of shape {in_shape} = {math.prod(in_shape)} units.")
+                             f"of shape {in_shape} = {math.prod(in_shape)} units. Check its argument "
+                             f"'in_features', and 'input_shape' or the layer before it.")
         links = self.in_features * self.out_features
         biases = self.out_features if self.bias else 0
         return Row(self.name or "", self.kind, (self.out_features,), self.out_features, links,
@@ -253,7 +255,7 @@ def pool(kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = 
         check_tuple(value, arg, "pool", len(value) if isinstance(value, (tuple, list)) else 1, low)
     check_choice(mode, ("max", "avg"), "mode", "pool")
     return Pool(_as_tuple(kernel_size), _as_tuple(stride), _as_tuple(padding), _as_tuple(dilation), mode,
-                bool(trainable), bool(ceil_mode), name)
+                check_bool(trainable, "trainable", "pool"), check_bool(ceil_mode, "ceil_mode", "pool"), name)
 
 
 def adaptive_pool(output_size: int | Sequence[int | None], mode: str = "avg", dims: int = 2,
@@ -282,7 +284,7 @@ def fc(in_features: int, out_features: int, bias: bool = True, name: str | None 
     True
     """
     return FC(check_int(in_features, "in_features", "fc", 1), check_int(out_features, "out_features", "fc", 1),
-              bool(bias), name)
+              check_bool(bias, "bias", "fc"), name)
 
 
 def rbf(in_features: int, out_features: int, name: str | None = None) -> RBF:

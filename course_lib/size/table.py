@@ -168,16 +168,23 @@ class Memory:
 
 
 def _itemsize(dtype: Any) -> int:
-    if isinstance(dtype, numbers.Integral) and not isinstance(dtype, bool):
+    """Bytes per value of a torch or NumPy dtype, a dtype name, or a byte size given as an int."""
+    if isinstance(dtype, numbers.Integral) and not isinstance(dtype, (bool, np.bool_)):
         return check_int(dtype, "dtype", "memory", 1)
     size = getattr(dtype, "itemsize", None)  # torch.dtype and np.dtype both have it
-    if isinstance(size, int):
-        return size
+    if isinstance(size, int) and not isinstance(dtype, np.dtype):
+        return size  # a torch.dtype
     try:
-        return np.dtype(dtype).itemsize
+        # np.dtype(None) would be float64; str, bytes, object and void hold no numbers
+        numeric = dtype is not None and not isinstance(dtype, (bool, np.bool_)) \
+            and np.dtype(dtype).kind in "biufc" and np.dtype(dtype).itemsize > 0
     except TypeError:
-        raise TypeError(f"memory: argument 'dtype' must be a torch or NumPy dtype, a dtype name or a "
-                        f"byte size, got {_describe(dtype)}.") from None
+        numeric = False
+    if not numeric:
+        shown = dtype.__name__ if isinstance(dtype, type) else _describe(dtype)
+        raise TypeError(f"memory: argument 'dtype' must be a numeric torch or NumPy dtype (such as "
+                        f"'float32' or torch.float16), a dtype name or a byte size, got {shown}.")
+    return np.dtype(dtype).itemsize
 
 
 def memory(table: SizeTable, batch_size: int = 1, dtype: Any = "float32") -> Memory:
