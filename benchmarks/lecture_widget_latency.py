@@ -19,7 +19,6 @@ The last line reads ``lecture_widget_latency worst_frame_ms=X budget_ms=50 ok=Tr
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import matplotlib

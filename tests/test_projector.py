@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from course_lib import figures, train, widgets
+from course_lib import figures, widgets
 from course_lib.data import augment
 from course_lib.figures import style
 from course_lib.visualize import Adversarial, ReceptiveField, TopPatches

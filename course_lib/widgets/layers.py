@@ -55,7 +55,6 @@ class OutputSizeDemo(LiveDemo):
         self.fig.set_layout_engine("none")
         self.ax = ax = self.fig.add_axes((0.1, 0.02, 0.88, 0.86))
         ax.set_axis_off()
-        widest = self.LIMITS["n"][1] + 2 * self.LIMITS["padding"][1]
         self.inputs = ax.add_collection(PolyCollection([], facecolor="#cfe3f3", edgecolor="0.2", linewidth=1.2))
         self.pads = ax.add_collection(PolyCollection([], facecolor="0.85", edgecolor="0.2", linewidth=1.2,
                                                      hatch=PAD_HATCH))
