@@ -39,7 +39,7 @@ def test_e1_lenet_shares_depend_on_where_c5_is_counted():
     assert f"{share('params', ['C5']):.0%}".replace("%", " %") in t
     fc = share("params", ["C5", "F6", "output"])
     assert f"hold {fc:.0%}".replace("%", " %") in t
-    assert "share_of(paper, 'params', ['C1', 'C3'])" in t
+    assert "sum(paper[n].params for n in first_two)" in t  # the cell computes it, next to the text
 
 
 def test_e2_one_cycle_momentum_and_final_learning_rate():
