@@ -13,7 +13,8 @@ One room per topic; import the one you need (``from course_lib import conv, pool
                  memory), presets.py (published networks), torch_models.py (from_torch)
     data/        mnist.py, cifar.py, photo.py, shapes.py (a generated set), download.py
                  (verified, offline-aware), idx.py (the IDX format), augment.py (AlexNet's)
-    models       LeNet-5 (classic and modern) and AlexNet in torch
+    models/      torch models: lenet.py (LeNet-5 classic and modern), alexnet.py (2012, small)
+    layers/      NumPy layer components with backward passes (normalisation, dropout, ...)
     numpy_lenet  LeNet-5 from conv and pool with hand-written backprop
     train        fit / evaluate, seeding, checkpoints
     visualize    what a trained network computes: feature maps, receptive fields, occlusion,

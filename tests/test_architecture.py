@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
 MAX_LINES = 420          # "about 400": a module past this usually holds two topics
-MAX_TOP_LEVEL = 16       # entries directly in course_lib/ (modules and packages)
+MAX_TOP_LEVEL = 17       # entries directly in course_lib/ (modules and packages)
 
 
 def module_name(path: Path) -> str:
