@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +94,7 @@ def encode(value: Any, handle_of=None, modules: bool = False, depth: int = 0) ->
         return {"t": "npscalar", "v": _npy(np.asarray(value))}
     if isinstance(value, Handle):
         return {"t": "handle", "id": value.id}
-    torch = _torch()
+    torch = _torch_if_loaded()
     if torch is not None:
         if isinstance(value, torch.Tensor):
             return _encode_tensor(value, torch)
@@ -141,8 +142,14 @@ def _type_name(value: Any) -> str:
 
 
 def _is_module(value: Any) -> bool:
-    torch = _torch()
+    torch = _torch_if_loaded()
     return torch is not None and isinstance(value, torch.nn.Module)
+
+
+def _torch_if_loaded():
+    # Nothing can be a tensor or a module unless torch is already imported; importing it here
+    # would cost seconds per kernel in ps1-ps3, which never use it.
+    return sys.modules.get("torch")
 
 
 def _torch():
@@ -187,7 +194,7 @@ def decode(data: Any, resolve=None, depth: int = 0) -> Any:
         return _from_npy(value)
     if tag == "npscalar" and type(value) is str:
         return _from_npy(value)[()]
-    torch = _torch()
+    torch = _torch() if tag in ("tensor", "device", "dtype", "module") else None
     if tag == "tensor" and type(value) is str and torch is not None:
         tensor = torch.from_numpy(_from_npy(value).copy())
         dtype = getattr(torch, str(data.get("dtype")), None)
