@@ -2,7 +2,8 @@
 downloads from a loopback HTTP server, the generated set and the sample photo.
 
 Nothing here touches the internet: every test runs with the mirrors emptied, the cache moved
-into tmp_path, and name lookups refused for any host but the loopback.
+into tmp_path ($COURSE_CACHE_DIR), and name lookups refused for any host but the loopback.
+(tests/test_download_faults.py injects faults into the pooch layer itself.)
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import pickle
 import socket
 import struct
+import sys
 import tarfile
 import threading
 import warnings
@@ -40,8 +42,10 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path, request):
     """No mirrors, a private cache, no $COURSE_DATA_DIR (unless the test reads full MNIST),
-    and no name lookups except for the loopback."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    no retries (pooch waits between them), and no name lookups except for the loopback."""
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setattr(download, "RETRIES", 0)
     monkeypatch.setenv("COURSE_MNIST_MIRRORS", "")
     monkeypatch.setenv("COURSE_CIFAR10_MIRRORS", "")
     if "mnist_dir" not in request.fixturenames:
@@ -57,7 +61,12 @@ def offline(monkeypatch, tmp_path, request):
 
 
 def cache_folder(dataset: str) -> Path:
-    return Path(os.environ["XDG_CACHE_HOME"]) / "cnn-course" / dataset
+    return Path(os.environ["COURSE_CACHE_DIR"]) / dataset
+
+
+def gzip_fixed(content: bytes) -> bytes:
+    """gzip with a fixed timestamp, so the same content always gives the same archive."""
+    return gzip.compress(content, mtime=0)
 
 
 # ------------------------------------------------------------------------- fixture file writers
@@ -82,10 +91,13 @@ def fake_mnist_arrays(seed: int = 0) -> dict[str, np.ndarray]:
 
 @pytest.fixture
 def fake_mnist(monkeypatch) -> dict[str, bytes]:
-    """Tiny MNIST files (12 train, 6 test) as raw IDX bytes; the sha256 table now expects them."""
+    """Tiny MNIST files (12 train, 6 test) as raw IDX bytes; both sha256 tables (of the content,
+    and pooch's of the ``.gz``) now expect them."""
     contents = {name: idx_bytes(array) for name, array in fake_mnist_arrays().items()}
     for name, content in contents.items():
         monkeypatch.setitem(mnist_files.MNIST_SHA256, name, hashlib.sha256(content).hexdigest())
+        monkeypatch.setitem(mnist_files.MNIST_GZ_SHA256, name + ".gz",
+                            hashlib.sha256(gzip_fixed(content)).hexdigest())
     return contents
 
 
@@ -93,7 +105,7 @@ def write_mnist(folder: Path, contents: dict[str, bytes], gz: bool = True) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in contents.items():
         if gz:
-            (folder / (name + ".gz")).write_bytes(gzip.compress(content))
+            (folder / (name + ".gz")).write_bytes(gzip_fixed(content))
         else:
             (folder / name).write_bytes(content)
     return folder
@@ -364,7 +376,7 @@ def server():
 
 def serve_mnist(server, folder: str, contents: dict[str, bytes], mode: str = "ok") -> str:
     for name, content in contents.items():
-        server.routes[f"/{folder}/{name}.gz"] = (mode, gzip.compress(content))
+        server.routes[f"/{folder}/{name}.gz"] = (mode, gzip_fixed(content))
     return f"{server.base}/{folder}/"
 
 
@@ -393,8 +405,9 @@ def test_bad_downloads_never_land(tmp_path, fake_mnist, server, monkeypatch):
         data.load_mnist("test", root=root)
     assert list(root.iterdir()) == []  # not even a temporary file is left behind
     message = str(info.value)
-    assert "connection closed after" in message and "sha256" in message
-    assert "Downloading failed" in message
+    assert "IncompleteRead" in message and "SHA256 hash of downloaded file" in message
+    assert "Connection refused" in message and "Downloading failed" in message
+    assert "COURSE_DATA_DIR" in message and "COURSE_CACHE_DIR" in message
 
 
 def test_a_damaged_file_is_fetched_again(tmp_path, fake_mnist, server, monkeypatch):
@@ -417,13 +430,50 @@ def test_downloads_go_to_the_cache_without_root(fake_mnist, server, monkeypatch)
     assert (cache_folder("mnist") / "t10k-labels-idx1-ubyte.gz").is_file()
 
 
-def test_downloads_skip_a_folder_that_cannot_be_written(tmp_path, fake_mnist, server, monkeypatch):
+def test_downloads_never_go_into_course_data_dir(tmp_path, fake_mnist, server, monkeypatch):
+    """$COURSE_DATA_DIR may be a shared folder: it is read, never written."""
     monkeypatch.setenv("COURSE_MNIST_MIRRORS", serve_mnist(server, "good", fake_mnist))
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "shared"))
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "mnist").write_text("a file where a folder should be")
+    (tmp_path / "shared" / "mnist").mkdir(parents=True)
     data.load_mnist("test")
     assert (cache_folder("mnist") / "t10k-images-idx3-ubyte.gz").is_file()
+    assert list((tmp_path / "shared" / "mnist").iterdir()) == []
+
+
+def test_a_cache_that_cannot_be_written_says_which_variable_moves_it(tmp_path, fake_mnist, server,
+                                                                      monkeypatch):
+    monkeypatch.setenv("COURSE_MNIST_MIRRORS", serve_mnist(server, "good", fake_mnist))
+    (tmp_path / "a-file").write_text("a file where the cache's parent folder should be")
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "a-file"))
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.load_mnist("test")
+    message = str(info.value)
+    assert f"cannot download into {tmp_path / 'a-file' / 'mnist'}" in message
+    assert "Set COURSE_CACHE_DIR to a folder you can write to" in message
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG folders are Linux's")
+def test_the_default_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
+    """Without $COURSE_CACHE_DIR pooch picks the platform's cache; on Linux that is
+    $XDG_CACHE_HOME/cnn-course, where the ps4 grader looks for MNIST too."""
+    monkeypatch.delenv("COURSE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert download.cache_dir() == tmp_path / "xdg" / "cnn-course"
+    assert download.search_folders("mnist")[-1] == tmp_path / "xdg" / "cnn-course" / "mnist"
+
+
+def test_the_registry_names_every_mnist_archive():
+    assert sorted(mnist_files.MNIST_GZ_SHA256) == sorted(name + ".gz" for name in MNIST_NAMES)
+    assert all(len(sha) == 64 and int(sha, 16) >= 0 for sha in mnist_files.MNIST_GZ_SHA256.values())
+
+
+def test_the_registry_matches_the_canonical_archives(mnist_dir):
+    """Three of the staged archives are the canonical downloads byte for byte (the training
+    images were recompressed: see their README), an independent check of pooch's registry."""
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        digest = hashlib.sha256((mnist_dir / name).read_bytes()).hexdigest()
+        assert digest == mnist_files.MNIST_GZ_SHA256[name], name
 
 
 def test_a_root_one_level_too_high_gets_a_hint(tmp_path, fake_mnist):
@@ -541,7 +591,7 @@ def test_load_cifar10_unpacks_the_archive_once(tmp_path, fake_cifar):
 
 def test_load_cifar10_downloads_and_verifies_the_archive(tmp_path, fake_cifar, server, monkeypatch):
     archive = cifar_archive({name: b[0] for name, b in fake_cifar.items()})
-    monkeypatch.setitem(cifar_files.CIFAR10_MD5, cifar_files.CIFAR10_ARCHIVE, hashlib.md5(archive).hexdigest())
+    monkeypatch.setattr(cifar_files, "CIFAR10_SHA256", hashlib.sha256(archive).hexdigest())
     server.routes["/wrong/" + cifar_files.CIFAR10_ARCHIVE] = ("ok", archive[::-1])
     server.routes["/broken/" + cifar_files.CIFAR10_ARCHIVE] = ("break off", archive)
     server.routes["/good/" + cifar_files.CIFAR10_ARCHIVE] = ("ok", archive)

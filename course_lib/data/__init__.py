@@ -1,10 +1,11 @@
-"""The course's datasets: MNIST and CIFAR-10 (verified, downloaded atomically, offline-aware),
+"""The course's datasets: MNIST and CIFAR-10 (verified, downloaded with pooch, offline first),
 a generated colour-shapes set for tests and offline demos, and a sample photograph.
 
 Where the files are looked for, and where downloads go, is described in
 :mod:`course_lib.data.download`: the ``root`` argument, then ``$COURSE_DATA_DIR/mnist`` (or
-``/cifar10``), then the user cache ``~/.cache/cnn-course/``. Every file is checked against a
-published checksum before use; a damaged one is reported (a warning) and never used.
+``/cifar10``), then the download cache (``$COURSE_CACHE_DIR``, by default
+``~/.cache/cnn-course/`` on Linux). Every file is checked against a published checksum before
+use; a damaged one is reported (a warning) and never used.
 """
 from course_lib.data.cifar import CIFAR10_CLASSES, load_cifar10
 from course_lib.data.download import DatasetCorruptError, DatasetNotFoundError

@@ -1,4 +1,4 @@
-"""CIFAR-10: 60,000 colour images in 10 classes, verified by md5 and unpickled safely."""
+"""CIFAR-10: 60,000 colour images in 10 classes, verified (sha256, md5) and unpickled safely."""
 from __future__ import annotations
 
 import codecs
@@ -14,8 +14,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from course_lib._checks import check_bool, check_choice
-from course_lib.data.download import (DownloadError, download_verified, file_digest, first_good, mirror_urls,
-                                      mirrors, not_found_error, search_folders, write_atomic)
+from course_lib.data.download import (DownloadError, download_folder, fetch, first_good,
+                                      mirror_urls, mirrors, not_found_error, search_folders,
+                                      write_atomic)
 
 __all__ = ["load_cifar10", "CIFAR10_CLASSES"]
 
@@ -27,10 +28,9 @@ CIFAR10_BATCHES: dict[str, tuple[str, ...]] = {
     "train": ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"),
     "test": ("test_batch",),
 }
-#: md5 of the archive (from the dataset's page) and of each pickled batch inside it (as
-#: published in torchvision's CIFAR10 class, pytorch/vision torchvision/datasets/cifar.py).
+#: md5 of each pickled batch inside the archive (as published in torchvision's CIFAR10 class,
+#: pytorch/vision torchvision/datasets/cifar.py), so an unpacked folder is checked too.
 CIFAR10_MD5: dict[str, str] = {
-    CIFAR10_ARCHIVE: "c58f30108f718f92721af3b95e74349a",
     "data_batch_1": "c99cafc152244af753f735de768cd75f",
     "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
     "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
@@ -38,8 +38,12 @@ CIFAR10_MD5: dict[str, str] = {
     "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
     "test_batch": "40351d587109b95175f43aff81a1287e",
 }
+#: sha256 of the archive: pooch's registry, checked on every download.
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 #: Tried in order; ``$COURSE_CIFAR10_MIRRORS`` (space- or comma-separated) replaces this list.
-CIFAR10_MIRRORS: tuple[str, ...] = ("https://www.cs.toronto.edu/~kriz/",)
+#: The second is the copy Keras downloads; the sha256 proves it is the same file.
+CIFAR10_MIRRORS: tuple[str, ...] = ("https://www.cs.toronto.edu/~kriz/",
+                                    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/")
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
                                     "dog", "frog", "horse", "ship", "truck")
 
@@ -150,11 +154,12 @@ def load_cifar10(split: str = "train", root: str | os.PathLike[str] | None = Non
     ``images.transpose(0, 2, 3, 1)`` to show one with matplotlib); ``labels`` is ``(N,)`` uint8,
     an index into :data:`CIFAR10_CLASSES`. N = 50,000 for ``"train"``, 10,000 for ``"test"``.
 
-    Each search folder (``root``, ``$COURSE_DATA_DIR/cifar10``, ``~/.cache/cnn-course/cifar10``)
-    may hold the unpacked ``cifar-10-batches-py/`` folder or the ``cifar-10-python.tar.gz``
-    archive; the first read of an archive also unpacks it (when the folder is writable), which
-    makes later loads fast. With ``download=True`` the archive (163 MB) is fetched when no good
-    copy exists.
+    Each search folder (``root``, ``$COURSE_DATA_DIR/cifar10``, the download cache's
+    ``cifar10/``, see :mod:`course_lib.data.download`) may hold the unpacked
+    ``cifar-10-batches-py/`` folder or the ``cifar-10-python.tar.gz`` archive; the first read
+    of an archive also unpacks it (when the folder is writable), which makes later loads fast.
+    With ``download=True`` the archive (163 MB) is fetched with pooch, sha256-verified, into
+    ``root`` when given, else into the download cache, when no good copy exists.
     """
     split = check_choice(split, SPLITS, "split", "load_cifar10")
     check_bool(download, "download", "load_cifar10")
@@ -165,16 +170,10 @@ def load_cifar10(split: str = "train", root: str | os.PathLike[str] | None = Non
     result = first_good(candidates, lambda path: _decode_cifar_split(path, split), damaged,
                         stacklevel=3)
     if result is None and download:
-
-        def verify(temp: Path) -> None:
-            digest = file_digest(temp, "md5")
-            if digest != CIFAR10_MD5[CIFAR10_ARCHIVE]:
-                raise ValueError(f"md5 {digest}, expected {CIFAR10_MD5[CIFAR10_ARCHIVE]}")
-
         try:
             urls = mirror_urls(mirrors("COURSE_CIFAR10_MIRRORS", CIFAR10_MIRRORS), CIFAR10_ARCHIVE)
-            result = _decode_cifar_split(download_verified(CIFAR10_ARCHIVE, urls, folders, verify),
-                                         split)
+            archive = fetch(CIFAR10_ARCHIVE, CIFAR10_SHA256, urls, download_folder("cifar10", root))
+            result = _decode_cifar_split(archive, split)
         except (DownloadError, ValueError) as err:
             failures.append(f"  {err}")
     if result is None:

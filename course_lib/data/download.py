@@ -1,33 +1,33 @@
-"""Where datasets live and how they arrive: search folders, mirrors, atomic verified downloads.
+"""Where datasets live and how they arrive: search folders first, then a verified pooch download.
 
 The loaders in :mod:`course_lib.data` look for a dataset in three places, in this order:
 
 1. the ``root`` folder the caller passes;
 2. ``$COURSE_DATA_DIR/<dataset>`` when that environment variable is set;
-3. the user cache, ``$XDG_CACHE_HOME/cnn-course/<dataset>`` (``~/.cache/cnn-course/<dataset>``).
+3. the download cache, ``<cache>/<dataset>``: ``<cache>`` is ``$COURSE_CACHE_DIR`` when set,
+   else ``pooch.os_cache("cnn-course")`` (``~/.cache/cnn-course`` on Linux, following
+   ``$XDG_CACHE_HOME``).
 
-A download goes to the first of these folders that can be written to. It is streamed into a
-temporary file in that same folder, checked, and only then renamed into place with
-``os.replace`` (atomic), so a half-finished or wrong file never carries the real name, even when
-several processes download at once.
+A good copy in any of them is used without touching the network. Otherwise the file is
+downloaded with `pooch <https://www.fatiando.org/pooch/>`_ into ``root`` when given, else into
+the cache (never into ``$COURSE_DATA_DIR``, which may be shared): each mirror in turn, each tried
+``1 + RETRIES`` times. Pooch streams into a temporary file in that folder, checks its sha256, and
+only then renames it into place (atomic), so a half-finished or wrong file never carries the
+real name, even when several processes download at once.
 """
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
-import secrets
 import tempfile
-import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
-from tqdm.auto import tqdm
+import pooch
 
 T = TypeVar("T")
-CHUNK = 1 << 16  # bytes per read: big enough to be fast, small enough for a smooth progress bar
+CACHE_ENV = "COURSE_CACHE_DIR"  #: the environment variable that moves the download cache
+RETRIES = 2  # more attempts per mirror after the first; pooch waits 1 s, then 2 s, in between
 TIMEOUT_S = 30.0  # per socket operation; a stalled mirror gives way to the next one
 
 
@@ -44,13 +44,12 @@ class DatasetCorruptError(DatasetNotFoundError):
 
 
 class DownloadError(OSError):
-    """Every mirror failed; the message lists each URL and why."""
+    """Every mirror failed, or the download folder cannot be written; the message says why."""
 
 
 def cache_dir() -> Path:
-    """The course's user cache folder: ``$XDG_CACHE_HOME/cnn-course`` or ``~/.cache/cnn-course``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "cnn-course"
+    """The download cache: ``$COURSE_CACHE_DIR``, else ``pooch.os_cache("cnn-course")``."""
+    return Path(pooch.create(pooch.os_cache("cnn-course"), base_url="", env=CACHE_ENV).abspath)
 
 
 def search_folders(dataset: str, root: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -63,10 +62,17 @@ def search_folders(dataset: str, root: str | os.PathLike[str] | None = None) -> 
     return folders
 
 
+def download_folder(dataset: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """Where a download of ``dataset`` goes: ``root`` when given, else ``<cache>/<dataset>``."""
+    return Path(root).expanduser() if root is not None else cache_dir() / dataset
+
+
 def describe_folders(folders: Sequence[Path], root: object = None) -> str:
     """The folder list for an error message, each labelled with where it came from."""
+    cache_label = (f"${CACHE_ENV}" if os.environ.get(CACHE_ENV)
+                   else f"download cache, moved by ${CACHE_ENV}")
     labels = (["root argument"] if root is not None else []) + \
-        (["$COURSE_DATA_DIR"] if os.environ.get("COURSE_DATA_DIR") else []) + ["user cache"]
+        (["$COURSE_DATA_DIR"] if os.environ.get("COURSE_DATA_DIR") else []) + [cache_label]
     return "\n".join(f"  {i}. {folder}   ({label})"
                      for i, (folder, label) in enumerate(zip(folders, labels), 1))
 
@@ -82,103 +88,64 @@ def mirrors(env_var: str, default: Sequence[str]) -> list[str]:
     return [url for url in value.replace(",", " ").split() if url]
 
 
-def file_digest(path: str | os.PathLike[str], algorithm: str) -> str:
-    """Hex digest of a file, read in chunks (``hashlib.file_digest`` needs Python 3.11)."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK * 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def mirror_urls(bases: Sequence[str], filename: str) -> list[str]:
+    """``base + filename`` for every mirror base URL (a missing trailing slash is added).
 
-
-def writable_folder(folders: Sequence[Path]) -> Path:
-    """The first folder that exists (or can be created) and accepts new files."""
-    for folder in folders:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                return folder
-        except OSError:
-            continue
-    raise DownloadError("none of these folders can be written to: " + ", ".join(map(str, folders)))
-
-
-def _new_temp_file(folder: Path, filename: str) -> Path:
-    """A new, empty, uniquely named hidden file in ``folder``.
-
-    Unlike ``tempfile.mkstemp`` (always private, mode 0600) its permissions follow the umask,
-    so the final file in a shared data folder is readable by the others who use it.
+    >>> mirror_urls(["https://a.org/mnist", "https://b.org/"], "x.gz")
+    ['https://a.org/mnist/x.gz', 'https://b.org/x.gz']
     """
-    while True:
-        temp = folder / f".{filename}.{secrets.token_hex(6)}.part"
-        try:
-            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            return temp
-        except FileExistsError:
-            continue
+    return [base.rstrip("/") + "/" + filename for base in bases]
 
 
-def _fetch(url: str, destination: Path, description: str) -> None:
-    """Stream ``url`` into ``destination``; a short read (dropped connection) is an error."""
-    request = urllib.request.Request(url, headers={"User-Agent": "cnn-course (python urllib)"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, \
-            open(destination, "wb") as out:
-        length = response.headers.get("Content-Length")
-        expected = int(length) if length is not None and length.isdigit() else None
-        received = 0
-        with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024,
-                  desc=description, leave=False) as bar:
-            for block in iter(lambda: response.read(CHUNK), b""):
-                out.write(block)
-                received += len(block)
-                bar.update(len(block))
-    if expected is not None and received != expected:
-        raise DownloadError(f"connection closed after {received} of {expected} bytes")
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and check that new files can go there (else DownloadError)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise DownloadError(
+            f"cannot download into {folder}: {err.strerror or err}. Set {CACHE_ENV} to a folder "
+            f"you can write to (downloads go there), or download the files yourself into a "
+            f"folder that COURSE_DATA_DIR points to.") from None
 
 
-def download_verified(filename: str, urls: Sequence[str], folders: Sequence[Path],
-                      verify: Callable[[Path], None]) -> Path:
-    """Download ``filename`` into the first writable of ``folders``, trying ``urls`` in order.
+def fetch(filename: str, sha256: str, urls: Sequence[str], folder: Path) -> Path:
+    """``folder / filename`` with the given sha256, downloaded with pooch if it is not there yet.
 
-    Each attempt goes to a fresh temporary file in that folder; ``verify(temp_path)`` must raise
-    ``ValueError`` when the content is wrong. Only a verified file is renamed to
-    ``folder / filename``, which is returned; failed attempts leave nothing behind. Raises
-    :class:`DownloadError` listing every URL and its failure when none works.
+    ``urls`` are tried in order, each with pooch's retries; a wrong checksum counts as a failed
+    attempt. Failed attempts leave nothing behind in ``folder``. Raises :class:`DownloadError`
+    listing every URL and its failure when none works, or when ``folder`` cannot be written.
     """
+    path = folder / filename
+    if path.is_file() and pooch.file_hash(str(path)) == sha256:
+        return path  # offline first: a good copy means no network and no write
     if not urls:
-        raise DownloadError("no download mirrors are configured (the mirror variable is empty)")
-    folder = writable_folder(folders)
-    final = folder / filename
+        raise DownloadError(f"{filename}: no download mirrors are configured "
+                            f"(the mirror variable is empty)")
+    check_writable(folder)
     failures = []
     for url in urls:
-        temp = _new_temp_file(folder, filename)
+        mirror = pooch.create(folder, base_url="", registry={filename: f"sha256:{sha256}"},
+                              urls={filename: url}, retry_if_failed=RETRIES)
+        downloader = pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT_S)  # a tqdm.auto bar
         try:
-            _fetch(url, temp, filename)
-            verify(temp)
-            os.replace(temp, final)
-            return final
-        except (OSError, ValueError, http.client.HTTPException) as err:
-            reason = err.reason if isinstance(err, urllib.error.URLError) else err
-            failures.append(f"    {url}: {reason}")
-        finally:
-            temp.unlink(missing_ok=True)
+            return Path(mirror.fetch(filename, downloader=downloader))
+        except (OSError, ValueError) as err:  # requests' errors are OSErrors
+            failures.append(f"    {url}: {type(err).__name__}: {err}")
     raise DownloadError(f"{filename}: every mirror failed:\n" + "\n".join(failures))
-
-
-def mirror_urls(bases: Sequence[str], filename: str) -> list[str]:
-    """``base + filename`` for every mirror base URL (a missing trailing slash is added)."""
-    return [base.rstrip("/") + "/" + filename for base in bases]
 
 
 def write_atomic(path: Path, content: bytes) -> None:
     """Write ``content`` to ``path`` through a temporary file and ``os.replace``: readers see
     the old file or the new one, never half of one."""
-    temp = _new_temp_file(path.parent, path.name)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        temp.write_bytes(content)
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
         os.replace(temp, path)
     finally:
-        temp.unlink(missing_ok=True)
+        Path(temp).unlink(missing_ok=True)
 
 
 def first_good(candidates: Sequence[Path], decode: Callable[[Path], T],
@@ -203,6 +170,7 @@ def not_found_error(func: str, what: str, files: Sequence[str], folders: Sequenc
                     root: object, damaged: Sequence[tuple[Path, str]], download_allowed: bool,
                     failures: Sequence[str], mirror_list: Sequence[str]) -> DatasetNotFoundError:
     """The kind, specific error for "no usable copy": where we looked, what to put where."""
+    dataset = folders[-1].name
     lines = [f"{func}: could not find a usable copy of {what}.",
              "Searched these folders, in this order:", describe_folders(folders, root)]
     if damaged:
@@ -215,11 +183,11 @@ def not_found_error(func: str, what: str, files: Sequence[str], folders: Sequenc
     lines += ["To fix this, put these files into one of the folders above:", "  " + "  ".join(files)]
     if mirror_list:
         lines.append("They can be downloaded from " + " or ".join(mirror_list))
-    if root is not None and (Path(root).expanduser() / folders[-1].name).is_dir():
+    if root is not None and (Path(root).expanduser() / dataset).is_dir():
         lines.append(f"Note: 'root' is the folder that holds the files themselves; did you mean "
-                     f"root={str(Path(root) / folders[-1].name)!r}?")
-    if not os.environ.get("COURSE_DATA_DIR"):
-        lines.append("You can also set COURSE_DATA_DIR to a folder that holds a "
-                     f"{folders[-1].name}/ subfolder.")
+                     f"root={str(Path(root) / dataset)!r}?")
+    lines.append(f"Or set COURSE_DATA_DIR to a folder that holds a {dataset}/ subfolder with "
+                 f"them (read only, never written), or set {CACHE_ENV} to a writable folder for "
+                 f"downloads.")
     error = DatasetCorruptError if damaged else DatasetNotFoundError
     return error("\n".join(lines))

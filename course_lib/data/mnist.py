@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from course_lib._checks import check_bool, check_choice, check_int
-from course_lib.data.download import (DownloadError, download_verified, first_good, mirror_urls,
-                                      mirrors, not_found_error, search_folders)
-from course_lib.data.idx import MAGIC_IMAGES, MAGIC_LABELS, gunzip, read_bytes, read_idx
+from course_lib.data.download import (DownloadError, download_folder, fetch, first_good,
+                                      mirror_urls, mirrors, not_found_error, search_folders)
+from course_lib.data.idx import MAGIC_IMAGES, MAGIC_LABELS, read_bytes, read_idx
 
 if TYPE_CHECKING:  # torch is imported only by the functions that return tensors
     import torch
@@ -32,6 +32,13 @@ MNIST_SHA256: dict[str, str] = {
     "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+#: sha256 of the published ``.gz`` archives: pooch's registry, checked on every download.
+MNIST_GZ_SHA256: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 #: Tried in order; ``$COURSE_MNIST_MIRRORS`` (space- or comma-separated) replaces this list.
 #: yann.lecun.com is the original home but often refuses downloads, so it comes last.
@@ -65,29 +72,26 @@ def _decode_mnist(content: bytes, name: str) -> np.ndarray:
     return array
 
 
-def _obtain_mnist_file(name: str, folders: list[Path], download_allowed: bool,
+def _obtain_mnist_file(name: str, folders: list[Path], destination: Path | None,
                        damaged: list[tuple[Path, str]], failures: list[str]) -> np.ndarray | None:
-    """One verified MNIST file from the search folders, else downloaded, else ``None``."""
+    """One verified MNIST file from the search folders, else downloaded into ``destination``
+    (``None``: no download), else ``None``."""
     candidates = [folder / leaf for folder in folders for leaf in (name, name + ".gz")]
     array = first_good(candidates, lambda path: _decode_mnist(read_bytes(path), name),
                        damaged, stacklevel=4)
-    if array is not None or not download_allowed:
+    if array is not None or destination is None:
         return array
-    decoded: list[np.ndarray] = []  # verify() keeps the array, so the file is read only once
-
-    def verify(temp: Path) -> None:
-        decoded.append(_decode_mnist(gunzip(temp.read_bytes(), "the download"), name))
-
     try:
         urls = mirror_urls(mirrors("COURSE_MNIST_MIRRORS", MNIST_MIRRORS), name + ".gz")
-        folder = download_verified(name + ".gz", urls, folders, verify).parent
-    except DownloadError as err:
+        path = fetch(name + ".gz", MNIST_GZ_SHA256[name + ".gz"], urls, destination)
+        array = _decode_mnist(read_bytes(path), name)
+    except (DownloadError, ValueError) as err:
         failures.append(f"  {err}")
         return None
-    stale = folder / name  # a damaged decompressed copy would shadow the fresh .gz: drop it
-    if any(path == stale for path, _ in damaged):
+    stale = destination / name  # a damaged decompressed copy would shadow the fresh .gz: drop it
+    if any(bad == stale for bad, _ in damaged):
         stale.unlink(missing_ok=True)
-    return decoded[-1]
+    return array
 
 
 def load_mnist(split: str = "train", root: str | os.PathLike[str] | None = None,
@@ -98,11 +102,11 @@ def load_mnist(split: str = "train", root: str | os.PathLike[str] | None = None,
     ``(N,)`` uint8 in 0..9; N = 60,000 for ``split="train"`` and 10,000 for ``"test"``.
 
     ``root`` is a folder that holds the files directly (``train-images-idx3-ubyte.gz`` and so
-    on, compressed or not). It is searched first, then ``$COURSE_DATA_DIR/mnist``, then
-    ``~/.cache/cnn-course/mnist``. With ``download=True`` a missing or damaged file is fetched
-    from :data:`MNIST_MIRRORS` into the first writable of these folders. When no good copy can
-    be had, raises :class:`DatasetNotFoundError` (a ``FileNotFoundError``) saying where to put
-    the files.
+    on, compressed or not). It is searched first, then ``$COURSE_DATA_DIR/mnist``, then the
+    download cache (``$COURSE_CACHE_DIR/mnist``, by default ``~/.cache/cnn-course/mnist``). With
+    ``download=True`` a missing or damaged file is fetched with pooch from :data:`MNIST_MIRRORS`
+    into ``root`` when given, else into the cache. When no good copy can be had, raises
+    :class:`DatasetNotFoundError` (a ``FileNotFoundError``) saying where to put the files.
     """
     split = check_choice(split, SPLITS, "split", "load_mnist")
     check_bool(download, "download", "load_mnist")
@@ -110,9 +114,10 @@ def load_mnist(split: str = "train", root: str | os.PathLike[str] | None = None,
     damaged: list[tuple[Path, str]] = []
     failures: list[str] = []
     images_name, labels_name = MNIST_FILES[split]
-    images = _obtain_mnist_file(images_name, folders, download, damaged, failures)
+    destination = download_folder("mnist", root) if download else None
+    images = _obtain_mnist_file(images_name, folders, destination, damaged, failures)
     # When the mirrors failed for the images, they will fail for the labels too: don't wait twice.
-    labels = _obtain_mnist_file(labels_name, folders, download and images is not None,
+    labels = _obtain_mnist_file(labels_name, folders, destination if images is not None else None,
                                 damaged, failures)
     if images is None or labels is None:
         files = [name + ".gz" for pair in MNIST_FILES.values() for name in pair]
