@@ -118,3 +118,38 @@ def test_strip_removes_outputs(tmp_path: Path):
     cleaned = read(path)
     assert notebooks.is_clean(cleaned) and cleaned.cells[0].source == "1 + 1"
     assert notebooks.strip([path]) == []  # stripping twice changes nothing
+
+
+ALL_NOTEBOOKS = LECTURES + sorted((ROOT / "assignments").glob("*/*.ipynb"))
+
+
+def heading_levels(nb) -> list[tuple[int, str]]:
+    """(level, text) of every markdown heading, outside fenced code blocks."""
+    found, fenced = [], False
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            elif not fenced and (m := re.match(r"^(#{1,6})\s+(.*)", line)):
+                found.append((len(m.group(1)), m.group(2).strip()))
+    return found
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[p.stem for p in ALL_NOTEBOOKS])
+def test_headings_are_in_order(path: Path):
+    """One title, then no skipped level: screen readers navigate by headings (issue 11)."""
+    levels = heading_levels(read(path))
+    assert levels and levels[0][0] == 1, f"{path.name}: the first heading must be the title (#)"
+    titles = [text for level, text in levels if level == 1]
+    assert len(titles) == 1, f"{path.name}: one title (#) expected, found {titles}"
+    skips = [(a, b) for a, b in zip(levels, levels[1:]) if b[0] > a[0] + 1]
+    assert not skips, f"{path.name}: a heading skips a level: {skips[:3]}"
+
+
+def test_heading_check_sees_a_skip():
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    nb = new_notebook(cells=[new_markdown_cell("# Title\n### Too deep\n```\n# not a heading\n```")])
+    assert heading_levels(nb) == [(1, "Title"), (3, "Too deep")]
