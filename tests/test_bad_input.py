@@ -533,6 +533,61 @@ def layer_cases(draw, dims: int, side: str, backward: bool = False):
     return {**args, **settings_}
 
 
+def ref_transposed(dims: int):
+    def reference(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        op = F.conv_transpose2d if dims == 2 else F.conv_transpose1d
+        c = any(np.iscomplexobj(_np(a)) for a in (x, weight, bias) if a is not None)
+        bias = None if bias is None else _wide(bias, c)
+        return op(_wide(x, c), _wide(weight, c), bias, stride, padding, output_padding, groups,
+                  dilation).numpy()
+    return reference
+
+
+def ref_transposed_backward(dims: int):
+    """As for the layer: the plain transpose, conj(autograd(conj(dout)))."""
+    def reference(dout, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        op = F.conv_transpose2d if dims == 2 else F.conv_transpose1d
+        c = any(np.iscomplexobj(_np(a)) for a in (dout, x, weight))
+        x, weight = _wide(x, c).requires_grad_(), _wide(weight, c).requires_grad_()
+        bias = torch.zeros(weight.shape[1] * groups, dtype=x.dtype, requires_grad=True)
+        op(x, weight, bias, stride, padding, output_padding, groups, dilation).backward(_wide(dout, c).conj())
+        return tuple(g.conj().resolve_conj().numpy() for g in (x.grad, weight.grad, bias.grad))
+    return reference
+
+
+@st.composite
+def transposed_cases(draw, dims: int, side: str, backward: bool = False):
+    broken = draw(st.sampled_from(["x", "weight", "dout" if backward else "bias", "stride", "padding",
+                                   "output_padding", "dilation", "groups"]))
+    groups = draw(st.sampled_from([1, 2]))
+    n, c_g, o_g = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    spatial = tuple(draw(st.integers(1, 4)) for _ in range(dims))
+    x = draw(arrays((n, c_g * groups, *spatial), (dims + 2,), side, broken == "x"))
+    weight = draw(arrays((c_g * groups, o_g, *kernel), (dims + 2,), side, broken == "weight"))
+    stride = draw(scalars(*window_arg([1, 2]), mutate=broken == "stride"))
+    settings_ = {
+        "stride": stride,
+        "padding": draw(scalars([0, 1], [-1, "same", 1.5, True], mutate=broken == "padding")),
+        # output_padding must stay below max(stride, dilation): 5 never is
+        "output_padding": draw(scalars([0], [-1, 5, 1.5, True, "1"], mutate=broken == "output_padding")),
+        "groups": draw(scalars([groups], [0, 3, True, 1.0], mutate=broken == "groups")),
+        "dilation": draw(scalars(*window_arg([1, 2]), mutate=broken == "dilation")),
+    }
+    args = {"x": x, "weight": weight}
+    if backward:
+        try:
+            out_shape = ref_transposed(dims)(np.zeros(np.shape(x.reference)), np.zeros(np.shape(weight.reference)),
+                                             None, *(s.value for s in settings_.values())).shape
+        except Exception:  # noqa: BLE001 - an invalid geometry: any dout will do
+            out_shape = (1, 1) + (1,) * dims
+        args = {"dout": draw(arrays(out_shape, (dims + 2,), side, broken == "dout")), **args}
+    else:
+        args["bias"] = draw(st.one_of(st.just(fine(None)),
+                                      arrays((o_g * groups,), (1,), side, broken == "bias")))
+    return {**args, **settings_}
+
+
 @st.composite
 def unfold_cases(draw, side: str, fold: bool):
     broken = draw(st.sampled_from(["x", "kernel_size", "stride", "padding", "dilation"]
@@ -968,6 +1023,11 @@ def _targets() -> list[Target]:
                               lambda s=side, d=dims: layer_cases(d, s)))
             out.append(Target(f"{tag}conv{dims}d_layer_backward", getattr(mod, f"conv{dims}d_layer_backward"),
                               ref_layer_backward(dims), lambda s=side, d=dims: layer_cases(d, s, backward=True)))
+        for dims in (2, 1):
+            out.append(Target(f"{tag}conv_transpose{dims}d", getattr(mod, f"conv_transpose{dims}d"),
+                              ref_transposed(dims), lambda s=side, d=dims: transposed_cases(d, s)))
+            out.append(Target(f"{tag}conv_transpose{dims}d_backward", getattr(mod, f"conv_transpose{dims}d_backward"),
+                              ref_transposed_backward(dims), lambda s=side, d=dims: transposed_cases(d, s, backward=True)))
         out.append(Target(tag + "im2col", mod.im2col, ref_im2col, lambda s=side: unfold_cases(s, fold=False)))
         out.append(Target(tag + "col2im", mod.col2im, ref_col2im, lambda s=side: unfold_cases(s, fold=True)))
         for name in ("max_pool2d", "max_pool1d", "avg_pool2d", "avg_pool1d", "lp_pool2d"):
