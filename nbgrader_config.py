@@ -71,6 +71,9 @@ c.SandboxedExecute.assignment_limits = {
     "ps5_alexnet_gpu": {"memory_mb": 8192, "cpu_seconds": 3600, "cell_timeout": 1200,
                         "wall_seconds": 3600, "readonly_paths": ["$COURSE_DATA_DIR"],
                         "env": ["COURSE_DATA_DIR"]},
+    # No data set: the whole notebook, tests included, peaks at 0.7 GB of address space and
+    # 6 s of CPU; the default memory, and less time, so a runaway submission costs less.
+    "ps6_after_alexnet": {"cpu_seconds": 300, "wall_seconds": 600},
 }
 
 # --- feedback -----------------------------------------------------------------------------

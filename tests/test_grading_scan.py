@@ -25,7 +25,7 @@ from course_lib.grading.scan import scan_cell, scan_notebook
 ROOT = Path(__file__).resolve().parent.parent
 PS1, PS2 = "ps1_convolution", "ps2_conv_layer_pooling"
 ASSIGNMENTS = ["ps1_convolution", "ps2_conv_layer_pooling", "ps3_network_size", "ps4_lenet",
-               "ps5_alexnet_gpu"]
+               "ps5_alexnet_gpu", "ps6_after_alexnet"]
 XSS = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
 
 
@@ -102,6 +102,40 @@ def test_forbidden_imports_are_noted_too():
 @pytest.mark.parametrize("source, expected", FORBIDDEN)
 def test_the_convolution_rules_apply_only_to_ps1_and_ps2(source, expected):
     assert notes_for(source, "ps4_lenet") == []
+
+
+PS6 = "ps6_after_alexnet"
+PS6_FORBIDDEN = [
+    ("out = F.batch_norm(x, None, None, g, b, training=True)", "calls F.batch_norm,"),
+    ("import torch\nout = torch.batch_norm(x, g, b, None, None, True, 0.1, 1e-5, False)",
+     "calls torch.batch_norm,"),
+    ("import torch\nlayer = torch.nn.BatchNorm1d(4)", "calls torch.nn.BatchNorm1d,"),
+    ("from torch import nn\nlayer = nn.Dropout(0.5)", "calls nn.Dropout,"),
+    ("from torch.nn import Dropout2d as D\nlayer = D(0.5)", "calls D (= torch.nn.Dropout2d)"),
+    ("import torch.nn.functional as fn\ny = fn.dropout(x, 0.5)",
+     "calls fn.dropout (= torch.nn.functional.dropout)"),
+    ("import torch\ny = torch.dropout(x, 0.5, True)", "calls torch.dropout,"),
+    ("from course_lib import visualize\nvisualize.saliency(m, x, 1)",
+     "calls visualize.saliency (= course_lib.visualize.saliency)"),
+    ("from course_lib.conv.transposed import conv_transpose_output_size as size",
+     "imports course_lib.conv.transposed.conv_transpose_output_size"),
+]
+
+
+@pytest.mark.parametrize("source, expected", PS6_FORBIDDEN)
+def test_ps6_forbids_library_batch_norm_dropout_and_the_course_answers(source, expected):
+    notes = notes_for(source, PS6)
+    assert any(expected in note and f"which the rules of {PS6} forbid" in note
+               for note in notes), notes
+    assert notes_for(source, "ps5_alexnet_gpu") == []  # ps6's rules are ps6's alone
+
+
+def test_ps6_allows_what_its_answers_need():
+    """The residual block is built from nn.BatchNorm2d; saliency and FGSM use autograd."""
+    source = ("import torch\nfrom torch import nn\nbn = nn.BatchNorm2d(8)\n"
+              "(g,) = torch.autograd.grad(y, x)\nloss = F.cross_entropy(z, t)\n"
+              "mask = np.random.default_rng(0).random(x.shape) >= p")
+    assert notes_for(source, PS6) == []
 
 
 # --- the scan: tampering --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ torch is the pinned local build) for a copy of what a clone holds (pyproject.tom
 constraints.txt, README.md, tasks.py, course_lib/) in a temporary folder. Then, with nbclient from
 the test's own environment and a kernelspec that points at the fresh venv's python:
 
-* ps1, ps2 and ps3: the released notebook, with the solutions filled in as
+* ps1, ps2, ps3 and ps6: the released notebook, with the solutions filled in as
   :func:`course_lib.grading.fixtures.filled_submission` does, runs headless from top to bottom;
   no cell raises ImportError or ModuleNotFoundError, and every visible test cell runs and passes;
 * ps4 (full MNIST), ps5 (training AlexNet) and the lectures: every import statement of their
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CLONE_FILES = ("pyproject.toml", "constraints.txt", "README.md", "tasks.py")
-RUN_THROUGH = ("ps1_convolution", "ps2_conv_layer_pooling", "ps3_network_size")
+RUN_THROUGH = ("ps1_convolution", "ps2_conv_layer_pooling", "ps3_network_size", "ps6_after_alexnet")
 #: Run only as far as their imports: ps4 reads full MNIST, ps5 trains AlexNet.
 IMPORT_ONLY = ("ps4_lenet", "ps5_alexnet_gpu")
 KERNEL = "course-student-install"

@@ -15,10 +15,24 @@ CONVOLUTION_FORBIDDEN = (
     "course_lib.conv", "course_lib.pool", "course_lib.gpu",
 )
 
+#: What ps6 forbids: library batch norm and dropout, which the student writes in NumPy, and the
+#: course's own answers (saliency, FGSM, layers, sizes, models). The rules hold for the whole
+#: notebook, and its residual block is built from ``nn.BatchNorm2d``: that one stays allowed.
+AFTER_ALEXNET_FORBIDDEN = (
+    "torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm",
+    "torch.nn.BatchNorm1d", "torch.nn.BatchNorm3d", "torch.nn.LazyBatchNorm*",
+    "torch.nn.SyncBatchNorm", "torch.nn.modules.batchnorm",
+    "torch.nn.functional.dropout*", "torch.nn.functional.*_dropout", "torch.dropout",
+    "torch.*_dropout", "torch.nn.Dropout*", "torch.nn.*Dropout", "torch.nn.modules.dropout",
+    "course_lib.visualize", "course_lib.layers", "course_lib.conv", "course_lib.size",
+    "course_lib.models",
+)
+
 #: Forbidden names per assignment; an assignment not listed forbids nothing.
 FORBIDDEN_BY_ASSIGNMENT: dict[str, tuple[str, ...]] = {
     "ps1_convolution": CONVOLUTION_FORBIDDEN,
     "ps2_conv_layer_pooling": CONVOLUTION_FORBIDDEN,
+    "ps6_after_alexnet": AFTER_ALEXNET_FORBIDDEN,
 }
 
 #: Tampering primitives, in every assignment: pattern -> why a human should look.
