@@ -7,8 +7,14 @@
                                     the same with nbgrader's instructor tools (formgrader,
                                     Create Assignment, Validate), which students do not see
     python3 tasks.py test [ARGS]    set up .venv (with test extras) and run every test
-    python3 tasks.py html           execute the lectures and export them to build/html/
+    python3 tasks.py html [--out DIR]
+                                    execute the lectures and export them to build/html/:
+                                    pages that read offline (formulas drawn, each widget
+                                    shown as the figure of its starting state)
     python3 tasks.py assignments    regenerate assignments/ from solutions/ (nbgrader)
+    python3 tasks.py update         bring in the course's new version (git); your changed
+                                    files stay as they are, and the course's version of a
+                                    file you also changed is saved as "NAME (updated).EXT"
 
 Every command creates the virtual environment `.venv/` on first use and reuses it after
 that; it reinstalls only when pyproject.toml or constraints.txt changed. It rebuilds `.venv`
@@ -385,6 +391,8 @@ def cmd_test(args: list[str], root: Path = ROOT) -> int:
 
 
 def cmd_html(args: list[str], root: Path = ROOT) -> int:
+    """Execute every lecture and write offline HTML pages (``course_lib.notebooks html``): the
+    test extras bring nbclient and nbconvert."""
     python = ensure_venv("test", root)
     return run([str(python), "-m", "course_lib.notebooks", "html", *args], root, course_env(root))
 
@@ -395,7 +403,78 @@ def cmd_assignments(args: list[str], root: Path = ROOT) -> int:
                course_env(root))
 
 
-COMMANDS = {"lab": cmd_lab, "test": cmd_test, "html": cmd_html, "assignments": cmd_assignments}
+# --- updating the course without losing a student's work -----------------------------------------
+
+#: Where `update` keeps a copy of every file the student changed, before it touches anything.
+BACKUPS = Path(".course-backups")
+
+
+def git(args: list[str], root: Path, check: bool = True) -> str:
+    """Run git in the course folder; return its stdout. A failure becomes one line to act on."""
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SetupError(f"`git {' '.join(args)}` failed ({last}); your files are untouched.")
+    return proc.stdout
+
+
+def changed_by_student(root: Path) -> set[str]:
+    """Tracked files that differ from the last update, and untracked files (not ignored)."""
+    out = git(["status", "--porcelain", "-z", "--untracked-files=all"], root)
+    entries = [e for e in out.split("\0") if e]
+    return {e[3:] for e in entries}
+
+
+def cmd_update(args: list[str], root: Path = ROOT) -> int:
+    """Bring in the course's new version; every file the student changed stays as it is.
+
+    Where the course changed a file that the student also changed, the student's file keeps its
+    name and content, and the course's new version is saved beside it as ``NAME (updated).EXT``.
+    A copy of every changed file goes to .course-backups/<time>/ first, so nothing is ever lost.
+    """
+    if shutil.which("git") is None or not (root / ".git").exists():
+        raise SetupError("update needs the course as a git clone (git clone <course url>); "
+                         "download the new version by hand and copy your notebooks across.")
+    git(["fetch", "--quiet"], root)
+    if not git(["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}"], root, check=False).strip():
+        raise SetupError("this clone has no upstream branch: run `git branch -u origin/main`, "
+                         "then `python3 tasks.py update` again.")
+    incoming = {p for p in git(["diff", "--name-only", "-z", "HEAD", "@{u}"], root).split("\0") if p}
+    if not incoming:
+        print("The course is up to date.")
+        return 0
+    mine = changed_by_student(root)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for rel in sorted(mine):
+        source = root / rel
+        if source.is_file():
+            backup = root / BACKUPS / stamp / rel
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, backup)
+    clash = sorted(mine & incoming)
+    kept = {rel: (root / rel).read_bytes() for rel in clash if (root / rel).is_file()}
+    for rel in clash:  # make way for the fast-forward; the content is in `kept` and the backup
+        if git(["ls-files", "--", rel], root).strip():
+            git(["checkout", "HEAD", "--", rel], root)
+        else:
+            (root / rel).unlink()
+    git(["merge", "--ff-only", "--quiet", "@{u}"], root)
+    for rel, content in kept.items():
+        path = root / rel
+        if path.exists():
+            path.rename(path.with_name(f"{path.stem} (updated){path.suffix}"))
+        path.write_bytes(content)
+    print(f"Updated the course: {len(incoming)} file(s) changed.")
+    for rel in clash:
+        path = Path(rel)
+        print(f"  kept your {rel}; the course's new version is {path.with_name(f'{path.stem} (updated){path.suffix}')}")
+    if mine:
+        print(f"A copy of every file you had changed is in {BACKUPS / stamp}/.")
+    return 0
+
+
+COMMANDS = {"lab": cmd_lab, "test": cmd_test, "html": cmd_html, "assignments": cmd_assignments,
+            "update": cmd_update}
 
 
 def main(argv: list[str]) -> None:
