@@ -181,8 +181,10 @@ def build_class(course: Path, repo_solution: Path, outside: Path) -> dict[str, d
         AUTO_POINTS, STATUS_OK)
     add("renamed_notebook", new().complete(), AUTO_POINTS, STATUS_OK, name=f"{PS1} (1)")
     # After the last test, so what the bomb leaves of the memory cannot change the score.
+    # np.empty reserves address space without touching it, so the cap (RLIMIT_AS) is reached in
+    # well under a second even on a loaded machine; np.ones took >10 s there and hit the clock.
     add("memory_bomb", new().complete().insert_after(
-        "test_filter_names", "chunks = []\nwhile True:\n    chunks.append(np.ones(2**24))"),
+        "test_filter_names", "chunks = []\nwhile True:\n    chunks.append(np.empty(2**24))"),
         AUTO_POINTS, STATUS_LIMIT, "MemoryError")
     add("crash", new().complete().insert_after("conv1d_matrix", "import os\nos._exit(3)"),
         None, STATUS_FAILED, "exited with code 3")

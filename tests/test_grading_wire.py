@@ -2,7 +2,6 @@
 the grader against a stand-in kernel namespace (the bridge's own code, called in-process)."""
 from __future__ import annotations
 
-import ast
 import io
 import math
 
@@ -121,9 +120,8 @@ def kernel(monkeypatch):
     namespace: dict = {}
     monkeypatch.setattr(bridge, "_namespace", lambda: namespace)
 
-    def send(code: str, timeout: float) -> str:
-        call_node = ast.parse(code).body[0].value
-        return bridge.reply(ast.literal_eval(call_node.args[0]))
+    def send(request: str, timeout: float) -> str:
+        return bridge.reply(request)
 
     return namespace, KernelLine(send)
 
@@ -226,15 +224,15 @@ def test_the_kernel_never_receives_the_tests_source(kernel):
     namespace, _ = kernel
     sent = []
 
-    def spy(code, timeout):
-        sent.append(code)
-        return bridge.reply(ast.literal_eval(ast.parse(code).body[0].value.args[0]))
+    def spy(request, timeout):
+        sent.append(request)
+        return bridge.reply(request)
 
     namespace["f"] = lambda x: x + 1
     secret = "HIDDEN_INPUT_MARKER"
     test = f"# {secret}\nfrom course_lib.grading.testing import call\nassert call(f, 41) == 42\n"
     assert run(test, KernelLine(spy)).passed
-    assert sent and not any(secret in code for code in sent)
+    assert sent and not any(secret in request for request in sent)
 
 
 def test_visible_tests_fail_in_one_line_in_the_students_kernel():

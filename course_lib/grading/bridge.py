@@ -1,9 +1,11 @@
 """The kernel's end of the line to the grader: it answers requests with data, never with code.
 
-The grader (:mod:`course_lib.grading.remote`) runs every test cell in its own process. When a
-test needs something the student defined, it sends the kernel one request, as a single call of
-:func:`answer` with a JSON string, and reads the reply from a display message of the mimetype
-:data:`MIME`. The kernel never sees a test's source, only the inputs of the calls it is asked to
+The grader (:mod:`course_lib.grading.remote`) runs every test cell in its own process. Before
+the first request it executes :func:`install` once; from then on each request is one message
+on a Jupyter comm (target :data:`COMM_TARGET`), a JSON string, and the reply is one comm
+message back. Requests thus skip IPython's cell machinery (input transformers, hooks, history),
+which cost more than most answers and which student code can rewrite. (:func:`answer`, the
+same reply as a display message of the mimetype :data:`MIME`, serves a cell that runs it.) The kernel never sees a test's source, only the inputs of the calls it is asked to
 make. What student code prints during a call is counted and dropped here: it never reaches the
 grader's messages.
 
@@ -31,6 +33,7 @@ from typing import Any
 from course_lib.grading import wire
 
 MIME = "application/vnd.course-grader.reply+json"
+COMM_TARGET = "course-grader"
 MAX_PRINTED = 4096
 _objects: dict[int, Any] = {}
 
@@ -130,3 +133,13 @@ def answer(request: str) -> None:
     from IPython.display import publish_display_data
 
     publish_display_data({MIME: reply(request)})
+
+
+def install() -> None:
+    """Register the comm target on which the grader sends its requests (one reply each)."""
+    from IPython import get_ipython
+
+    def opened(comm, _open_msg) -> None:
+        comm.on_msg(lambda msg: comm.send({"reply": reply(msg["content"]["data"].get("request"))}))
+
+    get_ipython().kernel.comm_manager.register_target(COMM_TARGET, opened)

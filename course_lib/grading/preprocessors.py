@@ -32,6 +32,7 @@ import queue
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Dict, Int, Unicode
 
-from course_lib.grading.bridge import MIME as BRIDGE_MIME
+from course_lib.grading.bridge import COMM_TARGET as BRIDGE_TARGET
 from course_lib.grading.limits import SandboxLimits
 from course_lib.grading.sandbox import python_command
 from course_lib.grading.remote import KernelGone, KernelLine, RemoteTimeout, run_test_cell
@@ -154,6 +155,7 @@ class SandboxedExecute(Execute):
         self._timed_out: list[str] = []
         self._faults: list[str] = []
         self._line = KernelLine(self._ask_kernel, timeout=self._cell_timeout)
+        self._comm_id: str | None = None  # the bridge's comm, opened at the first request
         verdict = {"notebook": notebook, "student": student, "failure": None}
         try:
             nb, resources = super().preprocess(nb, resources, km)
@@ -218,13 +220,32 @@ class SandboxedExecute(Execute):
                                            traceback=[f"{verdict.ename}: {message}"]))
         return cell
 
-    def _ask_kernel(self, code: str, timeout: float) -> str | None:
-        return run_sync(self._async_ask_kernel)(code, timeout)
+    def _ask_kernel(self, request: str, timeout: float) -> str | None:
+        return run_sync(self._async_ask_kernel)(request, timeout)
 
-    async def _async_ask_kernel(self, code: str, timeout: float) -> str | None:
-        """Execute the bridge's ``code``; return the text of its reply (None if it sent none)."""
-        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False,
-                                 stop_on_error=False)
+    async def _async_ask_kernel(self, request: str, timeout: float) -> str | None:
+        """Send one request on the bridge's comm; return the text of its reply (None if none).
+
+        The first request of a kernel executes :func:`~course_lib.grading.bridge.install`
+        and opens the comm; every request after that is a single comm message.
+        """
+        if self._comm_id is None:
+            await self._async_wait_for(self.kc.execute(
+                "__import__('course_lib.grading.bridge', fromlist=['install']).install()",
+                silent=True, store_history=False, allow_stdin=False, stop_on_error=False),
+                timeout, shell_reply=True)
+            self._comm_id = uuid.uuid4().hex
+            self.kc.shell_channel.send(self.kc.session.msg(
+                "comm_open", {"comm_id": self._comm_id, "target_name": BRIDGE_TARGET, "data": {}}))
+        msg = self.kc.session.msg("comm_msg", {"comm_id": self._comm_id, "data": {"request": request}})
+        self.kc.shell_channel.send(msg)
+        return await self._async_wait_for(msg["header"]["msg_id"], timeout, shell_reply=False)
+
+    async def _async_wait_for(self, msg_id: str, timeout: float, shell_reply: bool) -> str | None:
+        """Read iopub until the kernel is idle after ``msg_id``; return the reply it sent, if any.
+
+        Past ``timeout`` the kernel is interrupted; if it stays busy 10 s more, it is hung.
+        """
         deadline, reply, interrupted = time.monotonic() + timeout, None, False
         while True:
             remaining = deadline - time.monotonic()
@@ -244,11 +265,12 @@ class SandboxedExecute(Execute):
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             content = msg.get("content", {})
-            if msg["msg_type"] == "display_data" and reply is None:
-                reply = content.get("data", {}).get(BRIDGE_MIME)
+            if msg["msg_type"] == "comm_msg" and reply is None:
+                data = content.get("data")
+                reply = data.get("reply") if isinstance(data, dict) else None
             elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
                 break
-        while True:  # the shell reply, so that it cannot be mistaken for the next cell's
+        while shell_reply:  # an execute's shell reply, so that it cannot pass for the next cell's
             try:
                 msg = await self.kc.get_shell_msg(timeout=5)
             except queue.Empty:

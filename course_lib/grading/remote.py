@@ -62,8 +62,9 @@ class RemoteTimeout(Exception):
 class KernelLine:
     """Requests to the kernel's :mod:`~course_lib.grading.bridge`, through ``send``.
 
-    ``send(code, timeout)`` executes ``code`` in the kernel and returns the text of the
-    bridge's reply (``None`` when none came). The preprocessor supplies it.
+    ``send(request, timeout)`` hands the JSON text of one request to the kernel's bridge
+    (:func:`course_lib.grading.bridge.reply`) and returns the text of its reply (``None`` when
+    none came). The preprocessor supplies it.
     """
     send: Callable[[str, float], str | None]
     timeout: float = 60.0
@@ -72,9 +73,8 @@ class KernelLine:
     _proxies: dict[int, Any] = field(default_factory=dict)
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        code = f"__import__('course_lib.grading.bridge', fromlist=['answer']).answer({json.dumps(message)!r})"
         self.calls += 1
-        text = self.send(code, self.timeout)
+        text = self.send(json.dumps(message), self.timeout)
         if text is None:
             raise RemoteError("NoAnswer", "your kernel did not answer the grader (did your code "
                               "replace IPython's display machinery or rewrite cells?)")
