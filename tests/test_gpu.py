@@ -846,3 +846,47 @@ def test_complex_pooling_is_refused():
 def test_huge_sizes_are_refused_before_any_memory_is_taken(call, argument):
     with pytest.raises(ValueError, match=rf"argument '{argument}' is too large"):
         call()
+
+
+# --- the AlexNet folder pipeline on CUDA (issue 14) -------------------------------------------------
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device here")
+def test_fused_augmentation_on_cuda_matches_the_cpu():
+    from course_lib.data.augment import PCAColorJitter, crop_flip_jitter
+
+    x = torch.randint(0, 256, (8, 40, 36, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    colour = PCAColorJitter.from_data(x.permute(0, 3, 1, 2).float() / 255)
+    args = (27, (0.4, 0.5, 0.6), (0.2, 0.25, 0.3), colour)
+    cpu = crop_flip_jitter(x, *args, pad_to=29, generator=torch.Generator().manual_seed(1))
+    cuda = crop_flip_jitter(x.cuda(), *args, pad_to=29, generator=torch.Generator().manual_seed(1))
+    assert cuda.device.type == "cuda" and cuda.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(cuda.cpu(), cpu, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device here")
+def test_folder_batches_resident_on_cuda_train_the_2012_network(tmp_path):
+    """The whole uint8 cache on the GPU gives the same batches as streaming it from disk, and
+    fit trains AlexNet("2012") on them (bf16 autocast, channels_last) without a NaN."""
+    from course_lib import train
+    from course_lib.data import folder
+    from course_lib.models.alexnet import AlexNet
+
+    root = folder.write_jpeg_folder(tmp_path / "jpegs", 6, image_size=64, num_classes=4, seed=0)
+    cached = folder.cache_image_folder(root, tmp_path / "cache", progress=False)
+    mean, std, colour = folder.rgb_statistics(cached)
+    kwargs = dict(train=True, mean=mean, std=std, colour=colour, device="cuda", seed=3)
+    resident = folder.FolderBatches(cached, 8, resident=True, **kwargs)
+    streamed = folder.FolderBatches(cached, 8, resident=False, **kwargs)
+    assert resident.resident and not streamed.resident and resident.images.device.type == "cuda"
+    for (xa, ya), (xb, yb) in zip(resident, streamed):
+        assert xa.device.type == "cuda" and xa.shape == (8, 3, 227, 227)
+        torch.testing.assert_close(xa, xb)
+        assert torch.equal(ya, yb)
+    train.seed_everything(0)
+    model = AlexNet("2012", num_classes=4)
+    val = folder.FolderBatches(cached, 16, train=False, mean=mean, std=std, device="cuda")
+    history = train.fit(model, resident, val, epochs=2, batch_size=8, lr=0.005, schedule="onecycle",
+                        device="cuda", progress=False)
+    assert all(np.isfinite(history.train_loss)) and 0 <= history.val_acc[-1] <= 1

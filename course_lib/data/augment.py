@@ -13,6 +13,11 @@ Each transform is a callable ``t(x, generator=None) -> x`` on a (N, C, H, W) flo
 with every random number drawn from ``generator`` (a CPU ``torch.Generator``) so that runs
 repeat exactly. :class:`Compose` chains them, and ``fit(..., augment=...)`` applies the chain
 to each training batch on the device.
+
+For full-size images kept as uint8 (N, H, W, 3), :func:`crop_flip_jitter` does all three and the
+normalisation in one gather and one multiply-add on the device, so only the bytes of the crops
+are read and a float copy of the whole 256×256 batch is never made; :func:`center_view` is its
+test-time twin.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from torch.nn import functional as F
 from course_lib._checks import check_array, check_int
 
 __all__ = ["random_crop", "center_crop", "horizontal_flip", "RandomCrop", "RandomHorizontalFlip",
-           "PCAColorJitter", "Compose"]
+           "PCAColorJitter", "Compose", "crop_flip_jitter", "center_view"]
 
 
 def random_crop(x: torch.Tensor, size: int, padding: int = 0,
@@ -148,3 +153,87 @@ class Compose:
         for t in self.transforms:
             x = t(x, generator)
         return x
+
+
+# --------------------------------------------------------------------------- fused, on uint8 batches
+
+def _crop_normalise(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torch.Tensor,
+                    shift: torch.Tensor, size: int, mean, std, pad_to: int | None) -> torch.Tensor:
+    """Gather each image's window (mirrored where ``flip``) from an NHWC uint8 batch, then
+    ``(pixel / 255 + shift - mean) / std`` as one multiply-add; NCHW view of NHWC memory."""
+    n, dev = x.shape[0], x.device
+    offsets = torch.arange(size, device=dev)
+    top, left, flip = top.to(dev, non_blocking=True), left.to(dev, non_blocking=True), flip.to(dev, non_blocking=True)
+    rows = top[:, None] + offsets                                                # (N, size)
+    cols = left[:, None] + torch.where(flip[:, None], size - 1 - offsets, offsets)  # mirrored: read backwards
+    window = x[torch.arange(n, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]  # (N, s, s, 3)
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=dev)
+    std = torch.as_tensor(std, dtype=torch.float32, device=dev)
+    scale = (1.0 / (255.0 * std))                                                # (3,)
+    offset = (shift.to(dev, torch.float32, non_blocking=True) - mean) / std      # (N, 3)
+    out = torch.addcmul(offset[:, None, None, :], window.float(), scale)         # (N, s, s, 3)
+    out = out.permute(0, 3, 1, 2)                                                # channels_last NCHW
+    if pad_to is not None and pad_to > size:
+        before = (pad_to - size) // 2  # zeros after normalising: the mean colour
+        after = pad_to - size - before
+        out = F.pad(out, (before, after, before, after)).contiguous(memory_format=torch.channels_last)
+    return out
+
+
+def _check_uint8_batch(x: torch.Tensor, size: int, func: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+        raise TypeError(f"{func}: argument 'x' must be a uint8 tensor (N, H, W, 3), got "
+                        f"{getattr(x, 'dtype', type(x).__name__)} with shape {tuple(getattr(x, 'shape', ()))}.")
+    if size > x.shape[1] or size > x.shape[2]:
+        raise ValueError(f"{func}: argument 'size' ({size}) must fit in the images, which are "
+                         f"{x.shape[1]}×{x.shape[2]}.")
+
+
+def crop_flip_jitter(x: torch.Tensor, size: int, mean, std, colour: PCAColorJitter | None = None,
+                     p_flip: float = 0.5, pad_to: int | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """AlexNet's training view of a uint8 batch, fused: a random ``size``×``size`` window,
+    mirrored with probability ``p_flip``, shifted by ``colour``'s PCA jitter (pixels in [0, 1]),
+    normalised by ``mean`` and ``std`` (3 values each, in [0, 1] units), zero-padded to
+    ``pad_to`` if given (224 crops for the 227 network).
+
+    Shapes: (N, H, W, 3) uint8 on any device -> (N, 3, size, size) float32, channels_last memory.
+    Random numbers come from ``generator`` (CPU), in this order: tops, lefts, flips, then alpha.
+
+    >>> x = torch.arange(2 * 4 * 4 * 3, dtype=torch.uint8).reshape(2, 4, 4, 3)
+    >>> out = crop_flip_jitter(x, 2, (0, 0, 0), (1, 1, 1), generator=torch.Generator().manual_seed(0))
+    >>> out.shape, out.is_contiguous(memory_format=torch.channels_last)
+    (torch.Size([2, 3, 2, 2]), True)
+    """
+    func = "crop_flip_jitter"
+    size = check_int(size, "size", func, 1)
+    _check_uint8_batch(x, size, func)
+    if not 0.0 <= p_flip <= 1.0:
+        raise ValueError(f"{func}: argument 'p_flip' must be a probability in [0, 1], got {p_flip!r}.")
+    n, h, w = x.shape[:3]
+    top = torch.randint(0, h - size + 1, (n,), generator=generator)
+    left = torch.randint(0, w - size + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < p_flip
+    shift = torch.zeros(n, 3)
+    if colour is not None:
+        alpha = torch.randn(n, 3, generator=generator) * colour.sigma
+        shift = (alpha * colour.eigenvalues.sqrt()) @ colour.eigenvectors.T
+    return _crop_normalise(x, top, left, flip, shift, size, mean, std, pad_to)
+
+
+def center_view(x: torch.Tensor, size: int, mean, std, pad_to: int | None = None) -> torch.Tensor:
+    """The test-time view: the central ``size``×``size`` window, normalised, as in
+    :func:`crop_flip_jitter` without the random parts. (N, H, W, 3) uint8 -> (N, 3, size, size).
+
+    >>> x = torch.full((1, 6, 6, 3), 255, dtype=torch.uint8)
+    >>> center_view(x, 4, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))[0, :, 0, 0].tolist()
+    [2.0, 2.0, 2.0]
+    """
+    func = "center_view"
+    size = check_int(size, "size", func, 1)
+    _check_uint8_batch(x, size, func)
+    n, h, w = x.shape[:3]
+    top = torch.full((n,), (h - size) // 2)
+    left = torch.full((n,), (w - size) // 2)
+    return _crop_normalise(x, top, left, torch.zeros(n, dtype=torch.bool), torch.zeros(n, 3),
+                           size, mean, std, pad_to)

@@ -42,6 +42,10 @@ class AlexNet(nn.Sequential):
     (64 input), so both sizes reach 32×32 → 15 → 7 → 3 and have the same 1,790,154 params
     for 10 classes.
 
+    Training data for ``"2012"``: :class:`course_lib.data.folder.FolderBatches` serves an
+    ImageNet-style folder of JPEGs (Imagenette by default) as random 227×227 crops of 256×256
+    squares, flipped and colour-jittered on the device (224 crops padded to 227 with ``pad_to``).
+
     Shapes: (N, 3, S, S) -> (N, num_classes) logits.
     """
 
