@@ -1,8 +1,10 @@
 """The NumPy LeNet-5 (course_lib.numpy_lenet) trained on full MNIST on the CPU.
 
-Claim (issue 6): at least 0.989 test accuracy (the lecture's LeNet figure) in no more than
-10 minutes on a 2-core machine, with the course's own NumPy conv and pool layers and
-hand-written backprop.
+Claim (issues 6 and 14): at least 0.990 test accuracy, with hand-written backprop, in no more
+than twice the time torch takes for the same recipe, same start and same batches (beside it).
+The layers are ``course_lib.numpy_lenet``'s: im2col convolution whose columns are kept for the
+backward pass, and 2×2 pooling as four strided views (checked against ``course_lib.conv`` and
+``course_lib.pool`` in ``tests/test_numpy_lenet.py``).
 
 Recipe: float32, batch 64, SGD with momentum 0.9 and weight decay 5e-4; the learning rate
 warms up linearly to 0.05 over the first 10 % of the steps, then anneals to 0 along a cosine
@@ -13,8 +15,9 @@ Threads: NumPy's BLAS and torch use ``--threads`` (default 1). On a quiet 2-core
 ``--threads 2`` is somewhat faster; on a shared one two threads per process fight over the
 cores and run several times slower, so 1 is the robust default.
 
-Beside it: the torch LeNet5("modern") starting from the same weights, trained with the same
-recipe and the same batches, so the price of NumPy over a framework is visible.
+Beside it: the torch LeNet5("modern") starting from the same weights, in channels_last (its
+faster CPU layout for this net), trained with the same recipe and the same batches, so the
+price of NumPy over a framework is visible.
 
 Run: ``COURSE_DATA_DIR=/path/with/mnist .venv/bin/python benchmarks/numpy_lenet.py [--epochs E]``
 """
@@ -61,7 +64,7 @@ def learning_rate(step: int, total: int, warmup: float = 0.1) -> float:
 
 def torch_reference(net: NumpyLeNet5, x, y, x_test, y_test, epochs: int) -> tuple[float, float]:
     start = time.perf_counter()
-    model = net.to_torch()
+    model = net.to_torch().to(memory_format=torch.channels_last)  # its fastest CPU layout here
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     rng = np.random.default_rng(SEED)
     steps, total = 0, epochs * math.ceil(len(x) / BATCH)
@@ -106,7 +109,10 @@ def main() -> None:
             steps += 1
             if steps % 50 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        before = time.perf_counter()
         acc = net.accuracy(x_test, y_test)
+        if epoch < args.epochs:  # information only: not charged, as torch evaluates once, at the end
+            start += time.perf_counter() - before
         print(f"epoch {epoch}: train loss {np.mean(losses):.4f}, test accuracy {acc:.4f}, "
               f"elapsed {time.perf_counter() - start:.0f} s", flush=True)
     seconds = time.perf_counter() - start
@@ -115,9 +121,11 @@ def main() -> None:
         ref_acc, ref_seconds = torch_reference(initial, x_t, y_t, xt_t, yt_t, args.epochs)
         print(f"reference: torch LeNet5, same start and recipe  test_accuracy={ref_acc:.4f} "
               f"seconds={ref_seconds:.1f} epochs={args.epochs}")
-    print(f"target: test_accuracy >= 0.989 in <= 600 s: "
-          f"{'met' if acc >= 0.989 and seconds <= 600 else 'NOT met'}")
-    print(f"numpy_lenet5 test_accuracy={acc:.4f} seconds={seconds:.1f} epochs={args.epochs}")
+    ratio = seconds / ref_seconds if not args.no_reference else float("nan")
+    print(f"time ratio NumPy / torch = {ratio:.2f}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"target: test_accuracy >= 0.990 in <= 2x torch's time: "
+          f"{'met' if acc >= 0.990 and ratio <= 2 else 'NOT met'}")
+    print(f"numpy_lenet5 test_accuracy={acc:.4f} seconds={seconds:.1f} epochs={args.epochs} ratio={ratio:.2f}")
 
 
 if __name__ == "__main__":

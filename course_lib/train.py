@@ -5,15 +5,11 @@ iterable of ``(x, y)`` batches, such as a ``torch.utils.data.DataLoader``. Tenso
 moved to the device once and shuffled there with a seeded generator: for datasets that fit in
 memory (MNIST is 188 MB as float32) that is the fastest way, and there is no loader to tune.
 
-The optimiser is SGD with momentum and weight decay, as in the lectures. The learning rate
-follows one of these schedules (``schedule=``):
-
-- ``"plateau"`` — the lectures' annealing: divide by 10 whenever the validation error has not
-  improved for ``patience`` epochs (Krizhevsky et al. did this by hand, three times);
-- ``"step"`` — divide by 10 every ``step_size`` epochs;
-- ``"cosine"`` — a smooth decay from ``lr`` to 0 over the run;
-- ``"onecycle"`` — warm up to ``lr`` then anneal to ~0, updated every batch (fast short runs);
-- ``None`` — constant.
+The optimiser is SGD with momentum and weight decay, as in the lectures. ``schedule=`` sets the
+learning rate: ``"plateau"`` divides it by 10 whenever the validation error has not improved for
+``patience`` epochs (the lectures' annealing, which Krizhevsky et al. did by hand), ``"step"``
+every ``step_size`` epochs; ``"cosine"`` decays it smoothly to 0; ``"onecycle"`` warms up to
+``lr`` and anneals to ~0, every batch (fast short runs); ``None`` keeps it constant.
 
 On CUDA, ``fit`` uses bf16 autocast and channels_last. Bad data and hyperparameters are refused up
 front; a run whose loss or weights become NaN or inf stops and names the likely causes.
@@ -80,10 +76,8 @@ def _set_rng_state(state: dict, generator: torch.Generator) -> None:
 
 @dataclass
 class History:
-    """Per-epoch record of a run, for plots (``figures.learning_curves``).
-
-    Errors are fractions in [0, 1]; ``val_*`` lists hold NaN for epochs without validation.
-    """
+    """Per-epoch record of a run, for plots (``figures.learning_curves``). Errors are fractions
+    in [0, 1]; ``val_*`` lists hold NaN for epochs without validation."""
 
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -102,7 +96,7 @@ class History:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
+    @classmethod  # the inverse of as_dict
     def from_dict(cls, d: dict) -> "History":
         return cls(**{k: list(v) for k, v in d.items()})
 
@@ -118,8 +112,7 @@ def _batches(data: Data, batch_size: int, device: torch.device, dtype: torch.dty
     """Batches on ``device``, inputs in the model's float type (float64 data, float32 model)."""
     if isinstance(data, tuple):
         x, y = data
-        order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
-        order = order.to(x.device)  # once per epoch, not once per batch
+        order = (torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))).to(x.device)
         for start in range(0, len(x), batch_size):
             idx = order[start:start + batch_size]
             yield x[idx].to(device, dtype, non_blocking=True), y[idx].to(device, non_blocking=True)
@@ -132,15 +125,12 @@ def _batches(data: Data, batch_size: int, device: torch.device, dtype: torch.dty
         yield xb.to(device, dtype, non_blocking=True), yb.to(device, non_blocking=True)
 
 
-
-
 # --------------------------------------------------------------------------- evaluate
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Data, *, batch_size: int = 1000, device: torch.device | str | None = None,
              loss_fn: Callable | None = None, transform: Callable | None = None) -> dict[str, float]:
     """Mean loss, accuracy, top-1 and top-5 error of ``model`` on ``data``.
-
     Top-k error: the fraction of examples whose true class is not among the k largest logits
     (k = min(5, number of classes)), so top-5 error <= top-1 error = 1 - accuracy.
     ``transform`` (e.g. ``augment.center_crop``) is applied to each batch on the device.
@@ -160,10 +150,8 @@ def evaluate(model: nn.Module, data: Data, *, batch_size: int = 1000, device: to
         with _autocast(device):
             logits = model(_layout(xb, device)).float()
         check_label_range(yb, logits.shape[1], "data", func)
-        loss += float(loss_fn(logits, yb)) if getattr(loss_fn, "reduction", "") == "sum" \
-            else float(loss_fn(logits, yb)) * len(yb)
-        k = min(5, logits.shape[1])
-        topk = logits.topk(k, dim=1).indices
+        loss += float(loss_fn(logits, yb)) * (1 if getattr(loss_fn, "reduction", "") == "sum" else len(yb))
+        topk = logits.topk(min(5, logits.shape[1]), dim=1).indices
         top1 += float((topk[:, 0] == yb).sum())
         top5 += float((topk == yb[:, None]).any(1).sum())
         total += len(yb)
@@ -176,12 +164,11 @@ def evaluate(model: nn.Module, data: Data, *, batch_size: int = 1000, device: to
 
 def _autocast(device: torch.device):
     # bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16).
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" \
-        else torch.autocast("cpu", enabled=False)
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
 
 def _layout(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    # Tensor cores want NHWC; on the CPU the default layout is as fast for small nets.
+    # Tensor cores want NHWC. On the CPU the caller chooses: a channels_last model keeps it (lecture 06).
     return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" and x.ndim == 4 else x
 
 
@@ -190,8 +177,7 @@ def _layout(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 def _make_schedule(optimizer, schedule, epochs: int, steps_per_epoch: int | None, lr: float,
                    patience: int, step_size: int):
     if schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1,
-                                                          patience=patience)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=patience)
     if schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=0.1)
     if schedule == "cosine":
@@ -226,9 +212,8 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
     ``resume=True`` a run continues from it, if it exists, exactly as if never interrupted.
     ``seed`` seeds shuffling, augmentation and dropout; the initial weights come from whatever
     seeded the model's construction (call :func:`seed_everything` before building it).
-    ``device``: default :func:`pick_device`; ``compile``: wrap the model in ``torch.compile``.
+    ``device``: default :func:`pick_device`; ``compile``: wrap the model in ``torch.compile`` (if it fails, eager).
     A loss or weight that becomes NaN or inf raises ``FloatingPointError``, with likely causes.
-
     Update rule (torch's SGD): ``v = momentum * v + (g + weight_decay * w);  w = w - lr * v``.
     """
     func = "fit"
@@ -258,7 +243,10 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
         train_data = tuple(t.to(device) for t in train_data)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if compile else model
+    try:  # torch.compile compiles at the first call, where the training loop catches a failure
+        step_model = torch.compile(model) if compile else model
+    except Exception as err:  # noqa: BLE001 - torch cannot compile here at all (an unsupported Python)
+        step_model = _eager(model, err)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                                 weight_decay=weight_decay, nesterov=nesterov)
@@ -266,6 +254,17 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
         else len(train_data) if hasattr(train_data, "__len__") else None
     scheduler = _make_schedule(optimizer, schedule, epochs, steps, lr, patience, step_size)
     history, done, first_loss = History(), 0, None
+
+    def step(net: nn.Module, xb: torch.Tensor, yb: torch.Tensor, labels: torch.Tensor | None):
+        with _autocast(device):  # forward, loss and backward of one batch, not the update
+            logits = net(_layout(xb, device))
+            if labels is not None:
+                check_label_range(labels, logits.shape[1], "train_data", func)
+            loss = loss_fn(logits.float(), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return logits, loss
+
     if resume and Path(checkpoint).is_file():
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         history, done = state["history"] or History(), state["epoch"]
@@ -281,15 +280,16 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
         for i, (xb, yb) in enumerate(bar):
             if augment is not None:
                 xb = augment(xb, generator)
-            with _autocast(device):
-                logits = step_model(_layout(xb, device))
-                if i == 0:  # one sync per epoch; tensor data is checked whole, in the first epoch
-                    whole = isinstance(train_data, tuple) and epoch == done + 1
-                    check_label_range(train_data[1] if whole else yb, logits.shape[1], "train_data", func)
-                loss = loss_fn(logits.float(), yb)
+            # Labels are checked once per epoch (one sync); tensor data whole, in the first epoch.
+            labels = None if i else train_data[1] if isinstance(train_data, tuple) and epoch == done + 1 else yb
+            try:
+                logits, loss = step(step_model, xb, yb, labels)
+            except Exception as err:  # noqa: BLE001 - a compiler fails in many ways
+                if step_model is model or i or epoch != done + 1 or isinstance(err, ValueError):
+                    raise  # not the compiler's first step, or our own clear error
+                step_model = _eager(model, err)
+                logits, loss = step(model, xb, yb, labels)
             first_loss = loss.detach() if first_loss is None else first_loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
             optimizer.step()
             if schedule == "onecycle":
                 scheduler.step()
@@ -323,6 +323,13 @@ def fit(model: nn.Module, train_data: Data, val_data: Data | None = None, *, epo
     return history
 
 
+def _eager(model: nn.Module, err: BaseException) -> nn.Module:
+    """The model itself, after one line saying why ``torch.compile`` failed."""
+    print(f"fit: torch.compile failed ({type(err).__name__}: {str(err).strip()[:160]!r}); "
+          "training the model uncompiled.")
+    return model
+
+
 def _check_training(model, train_loss, first_loss, epoch, lr, momentum, weight_decay, train_data, loss_fn):
     """Stop if the loss or a weight became NaN or inf: say which, and the likely causes, from the
     evidence (the learning rate is one suspect, and none at all if the first loss was already bad)."""
@@ -340,8 +347,7 @@ def _check_training(model, train_loss, first_loss, epoch, lr, momentum, weight_d
         causes += [f"argument 'momentum' = {momentum:g} is 1 or more, which makes SGD diverge"] if momentum >= 1 else []
         causes += [f"lr * weight_decay = {lr * weight_decay:g}: each step overshoots; lower "
                    f"'weight_decay'"] if lr * weight_decay >= 1 else []
-        causes += [f"argument 'lr' (the learning rate, {lr:g}) is too large for this model and data: "
-                   f"try {lr / 10:g}"]
+        causes.append(f"argument 'lr' (the learning rate, {lr:g}) is too large for this model and data: try {lr / 10:g}")
         causes += [] if isinstance(loss_fn, nn.CrossEntropyLoss) else ["'loss_fn' gives NaN or inf (a log of 0?)"]
     raise FloatingPointError(f"fit: training broke down in epoch {epoch}: {'; '.join(what)}. Likely "
                              f"causes: " + "; ".join(f"({i}) {c}" for i, c in enumerate(causes, 1)) + ".")
@@ -385,9 +391,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
                     scheduler=None) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``,
     ``scheduler``). A plain ``torch.save(model.state_dict(), path)`` loads too, as epoch 0.
-
-    Returns ``{"epoch": int, "history": History | None, "rng": dict | None}``.
-    """
+    Returns ``{"epoch": int, "history": History | None, "rng": dict | None}``."""
     func, path = "load_checkpoint", Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{func}: no checkpoint at {path} (argument 'path'). "
@@ -409,9 +413,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     except RuntimeError as err:
         raise ValueError(f"{func}: argument 'model' does not fit the weights in {path}: "
                          f"{' '.join(str(err).split())[:300]}") from None
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
+    for part, name in ((optimizer, "optimizer"), (scheduler, "scheduler")):
+        if part is not None and state.get(name) is not None:
+            part.load_state_dict(state[name])
     history = History.from_dict(state["history"]) if state.get("history") else None
     return {"epoch": state["epoch"], "history": history, "rng": state.get("rng")}

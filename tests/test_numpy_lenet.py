@@ -4,10 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.nn import functional as F
 
+from course_lib.conv import conv2d_layer, conv2d_layer_backward
 from course_lib.models import LeNet5
-from course_lib.numpy_lenet import NumpyLeNet5, softmax_cross_entropy
+from course_lib.numpy_lenet import Conv2d, MaxPool2d, NumpyLeNet5, softmax_cross_entropy
+from course_lib.pool import max_pool2d, max_pool2d_backward
 
 
 @pytest.fixture
@@ -148,3 +152,57 @@ def test_nonfinite_hyperparameters_are_refused_before_the_weights_change(kwargs,
     with pytest.raises(error, match=rf"NumpyLeNet5.train_step: argument '{argument}'"):
         net.train_step(np.zeros((2, 1, 28, 28)), np.array([1, 2]), **kwargs)
     assert all(np.array_equal(before[k], v) for k, v in net.parameters().items())
+
+
+# --- the network's own layers equal the course's general ones (conv.conv2d_layer, pool.max_pool2d) --
+
+@given(n=st.integers(1, 3), c=st.integers(1, 4), f=st.integers(1, 5), k=st.integers(1, 5),
+       h=st.integers(5, 12), w=st.integers(5, 12), padding=st.integers(0, 2), seed=st.integers(0, 2**16))
+def test_conv_layer_equals_conv2d_layer_and_its_backward(n, c, f, k, h, w, padding, seed):
+    rng = np.random.default_rng(seed)
+    x, weight, bias = rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, k, k)), rng.standard_normal(f)
+    layer = Conv2d(weight, bias, padding=padding)
+    out, cache = layer.forward(x)
+    np.testing.assert_allclose(out, conv2d_layer(x, weight, bias, padding=padding), rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_layer_backward(dout, x, weight, padding=padding)
+    np.testing.assert_allclose(layer.backward(dout, cache), dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["weight"], dw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["bias"], db, rtol=1e-12, atol=1e-12)
+    assert layer.backward(dout, cache, input_grad=False) is None   # the image's gradient, skipped
+    np.testing.assert_allclose(layer.grads["weight"], dw, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_layer_keeps_float32():
+    rng = np.random.default_rng(0)
+    layer = Conv2d(rng.standard_normal((6, 1, 5, 5)).astype(np.float32), np.zeros(6, np.float32), padding=2)
+    out, cache = layer.forward(rng.standard_normal((2, 1, 28, 28)).astype(np.float32))
+    dx = layer.backward(np.ones_like(out), cache)
+    assert out.dtype == dx.dtype == layer.grads["weight"].dtype == layer.grads["bias"].dtype == np.float32
+
+
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(3, 9), st.integers(3, 9)),
+       kernel_size=st.sampled_from([2, 3]), levels=st.integers(2, 6), seed=st.integers(0, 2**16))
+def test_max_pool_layer_equals_max_pool2d_ties_included(shape, kernel_size, levels, seed):
+    """Few distinct values, so windows often hold several maxima: each gradient goes to the first."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, levels, shape).astype(np.float64)
+    x[x == 0] = 0.0 * rng.choice([1, -1])   # ReLU outputs: many exact zeros
+    layer = MaxPool2d(kernel_size)
+    out, cache = layer.forward(x)
+    np.testing.assert_array_equal(out, max_pool2d(x, kernel_size))
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_array_equal(layer.backward(dout, cache), max_pool2d_backward(dout, x, kernel_size))
+    t = torch.tensor(x, requires_grad=True)
+    F.max_pool2d(t, kernel_size).backward(torch.tensor(dout))
+    np.testing.assert_array_equal(layer.backward(dout, cache), t.grad.numpy())
+
+
+def test_training_does_not_compute_the_image_gradient(pair, monkeypatch):
+    model, net, x, y = pair
+    seen = []
+    backward = Conv2d.backward
+    monkeypatch.setattr(Conv2d, "backward", lambda self, dout, cache, input_grad=True: (
+        seen.append(input_grad), backward(self, dout, cache, input_grad))[1])
+    net.loss_and_gradients(x.numpy(), y.numpy())
+    assert seen == [True, False]   # c3 passes its gradient on; c1's would reach only the image

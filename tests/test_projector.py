@@ -247,3 +247,15 @@ def test_class_bars_use_hatches_not_only_colour():
     if guess != y:
         assert hatches[guess] == "xxx"
     assert all(not h for c, h in hatches.items() if c not in (y, guess))
+
+
+def test_layer_size_bars_tell_the_kinds_apart_without_colour():
+    """Lecture 05: conv, locally connected and dense bars differ in hatch too, and the legend shows it."""
+    demo = widgets.LayerSizeDemo()
+    demo.update(W=28, H=28, I=16, J=6, K=5)
+    hatches = {kind: {bar.get_hatch() or "" for bar in bars} for kind, bars in demo.bars.items()}
+    assert all(len(h) == 1 for h in hatches.values())   # one hatch per kind, on all its bars
+    assert len({h.pop() for h in hatches.values()}) == 3
+    legend = demo.ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == list(widgets.LayerSizeDemo.KINDS)
+    assert len({(h.get_hatch() or "") for h in legend.legend_handles}) == 3

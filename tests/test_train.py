@@ -563,3 +563,88 @@ def test_load_checkpoint_explains_files_it_cannot_use(tmp_path, content, match):
     content(path)
     with pytest.raises(ValueError, match=match):
         train.load_checkpoint(path, _linear())
+
+
+# --------------------------------------------------------------------------- compile falls back to eager
+
+class _BackwardFails(torch.autograd.Function):
+    """Identity forward; a backward that fails, as a compiled backward graph can."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("backward compiler: no C++ compiler found")
+
+
+def _fake_compile(fails_on: str, calls: list):
+    """A stand-in for torch.compile whose model fails on its first call (in forward or backward),
+    or (fails_on="later") works once and then fails, or (fails_on="never") always works."""
+    def compile_(model, *args, **kwargs):
+        def compiled(x):
+            calls.append(len(calls))
+            if fails_on == "forward":
+                raise RuntimeError("inductor: no C++ compiler found\nsecond line")
+            if fails_on == "later" and len(calls) > 1:
+                raise RuntimeError("a genuine error on step 2")
+            out = model(x)
+            return _BackwardFails.apply(out) if fails_on == "backward" else out
+        return compiled
+    return compile_
+
+
+def _run(shapes, **kw):
+    torch.manual_seed(3)
+    model = tiny_cnn()
+    history = train.fit(model, shapes[0], epochs=2, batch_size=250, progress=False, device="cpu", seed=1, **kw)
+    return history, model
+
+
+@pytest.mark.parametrize("fails_on", ["forward", "backward"])
+def test_compile_failing_at_the_first_step_falls_back_to_eager(shapes, monkeypatch, capsys, fails_on):
+    eager, eager_model = _run(shapes)
+    calls = []
+    monkeypatch.setattr(torch, "compile", _fake_compile(fails_on, calls))
+    history, model = _run(shapes, compile=True)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("fit: torch.compile failed (RuntimeError: ") \
+        and "no C++ compiler found" in out[0] and "uncompiled" in out[0], out
+    assert calls == [0]   # tried once, then never again
+    assert history.train_loss == eager.train_loss   # the same run as without compile=True
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), eager_model.parameters()))
+
+
+def test_compile_raising_at_once_falls_back_to_eager(shapes, monkeypatch, capsys):
+    eager, _ = _run(shapes)
+    def refuse(model, *args, **kwargs):
+        raise RuntimeError("torch.compile is not supported on this Python")
+    monkeypatch.setattr(torch, "compile", refuse)
+    history, _ = _run(shapes, compile=True)
+    assert "torch.compile failed (RuntimeError: 'torch.compile is not supported" in capsys.readouterr().out
+    assert history.train_loss == eager.train_loss
+
+
+def test_compile_errors_after_the_first_step_are_not_hidden(shapes, monkeypatch, capsys):
+    monkeypatch.setattr(torch, "compile", _fake_compile("later", []))
+    with pytest.raises(RuntimeError, match="a genuine error on step 2"):
+        _run(shapes, compile=True)
+    assert "torch.compile failed" not in capsys.readouterr().out
+
+
+def test_compile_keeps_the_clear_label_error(shapes, monkeypatch, capsys):
+    monkeypatch.setattr(torch, "compile", _fake_compile("never", []))
+    (x, y), _ = shapes
+    with pytest.raises(ValueError, match="train_data"):
+        train.fit(tiny_cnn(), (x, y + 10), epochs=1, progress=False, device="cpu", compile=True)
+    assert "torch.compile failed" not in capsys.readouterr().out
+
+
+def test_compile_that_works_trains_the_same_model(shapes, monkeypatch, capsys):
+    eager, _ = _run(shapes)
+    calls = []
+    monkeypatch.setattr(torch, "compile", _fake_compile("never", calls))
+    history, _ = _run(shapes, compile=True)
+    assert len(calls) == 8 and history.train_loss == eager.train_loss   # 2 epochs of 4 batches
+    assert capsys.readouterr().out == ""

@@ -25,13 +25,16 @@ class LayerSizeDemo(LiveDemo):
     """
 
     KINDS = ("convolution", "locally connected", "fully connected")
+    #: Each kind has a hatch as well as a colour, so the bars are told apart without colour.
+    HATCHES = ("", "///", "xxx")
 
     def __init__(self):
         super().__init__(7.5, 3.8)
         self.ax = self.fig.subplots()
         x = np.arange(3)
-        self.bars = {k: self.ax.bar(x + (i - 1) * 0.27, [1, 1, 1], width=0.27, label=k,
-                                    color=f"C{i}") for i, k in enumerate(self.KINDS)}
+        self.bars = {k: self.ax.bar(x + (i - 1) * 0.27, [1, 1, 1], width=0.27, label=k, color=f"C{i}",
+                                    hatch=hatch, edgecolor="black", linewidth=0.8)
+                     for i, (k, hatch) in enumerate(zip(self.KINDS, self.HATCHES))}
         self.ax.set_xticks(x, ["units", "weights", "connections"])
         self.ax.set_yscale("log")
         self.ax.set_ylim(1, 1e16)
