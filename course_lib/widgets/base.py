@@ -17,9 +17,15 @@ at least 12 points), the figure is drawn at :func:`~course_lib.figures.style.dpi
 and sized by :func:`~course_lib.figures.style.lecture_hall`; the image fills the notebook's width
 (in relative units), so it grows with the browser's zoom. ``caption`` describes the current
 frame in words; :attr:`LiveDemo.alt` is the same as plain text.
+
+Readable without a kernel: the panel ``show()`` returns also offers the figure of its current
+state as a still image (described by the demo's docstring and :attr:`LiveDemo.alt`) beside the
+live view, so an exported page, or a frontend without the widget manager, shows the figure
+instead of nothing.
 """
 from __future__ import annotations
 
+import base64
 import functools
 import io
 from typing import Any
@@ -45,18 +51,26 @@ class LiveDemo:
     image_format = "png"
 
     def __init_subclass__(cls, **kwargs):
-        """Build every demo's artists under the course's readable settings (``style.rc()``)."""
+        """Build every demo's artists under the course's readable settings (``style.rc()``), and
+        give a panel from a demo's own ``show()`` the still image too."""
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
-        if init is None:
-            return
+        if init is not None:
 
-        @functools.wraps(init)
-        def readable_init(self, *args, **kw):
-            with mpl.rc_context(style.rc()):
-                init(self, *args, **kw)
+            @functools.wraps(init)
+            def readable_init(self, *args, **kw):
+                with mpl.rc_context(style.rc()):
+                    init(self, *args, **kw)
 
-        cls.__init__ = readable_init
+            cls.__init__ = readable_init
+        show = cls.__dict__.get("show")
+        if show is not None:  # a demo with a panel of its own gets the still image too
+
+            @functools.wraps(show)
+            def show_with_still(self, *args, **kw):
+                return _with_still(show(self, *args, **kw), self)
+
+            cls.show = show_with_still
 
     def __init__(self, width: float, height: float, dpi: int | None = None):
         self.fig = style.figure(width, height, dpi)
@@ -131,7 +145,48 @@ class LiveDemo:
 
         out = w.interactive_output(callback, controls)
         row = w.HBox(list(controls.values()), layout=w.Layout(flex_flow="row wrap"))
-        return w.VBox([row, image, caption, out])
+        return _with_still(w.VBox([row, image, caption, out]), self)
+
+
+@functools.cache
+def _panel_class() -> type:
+    """``DemoPanel``: a VBox whose display also carries a still of its figure (built on first use,
+    so importing the demos does not import ipywidgets)."""
+    import ipywidgets as w
+
+    class DemoPanel(w.VBox):
+        """A demo's panel. Its mimebundle holds the live view and, for a frontend without a kernel
+        (an exported HTML page, a notebook viewer), the figure as it is now with its alt text."""
+
+        demo: LiveDemo | None = None
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            image = next((c for c in self.children if isinstance(c, w.Image) and c.value), None)
+            if image is None or self.demo is None:
+                return bundle
+            mime, alt = f"image/{image.format}", _still_text(self.demo)
+            bundle[mime] = base64.b64encode(bytes(image.value)).decode("ascii")
+            bundle["text/plain"] = alt or bundle.get("text/plain", "")
+            return bundle, {mime: {"alt": alt}}
+
+    return DemoPanel
+
+
+def _still_text(demo: LiveDemo) -> str:
+    """What the demo is (its docstring's first paragraph) and what its figure shows now."""
+    what = " ".join((type(demo).__doc__ or "").strip().split("\n\n")[0].replace("``", "").split())
+    return f"{what} Shown: {demo.alt}" if what else demo.alt
+
+
+def _with_still(box, demo: LiveDemo):
+    """``box`` as a DemoPanel (same children and layout) that can show ``demo``'s still image."""
+    panel_class = _panel_class()
+    if not isinstance(box, panel_class):
+        plain, box = box, panel_class(children=box.children, layout=box.layout)
+        plain.close()  # only its own comm: the children live on in the panel
+    box.demo = demo
+    return box
 
 
 def _slider(value: int, low: int, high: int, description: str):
