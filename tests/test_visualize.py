@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -266,3 +267,153 @@ def test_ascent_needs_an_input_shape():
     net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     with pytest.raises(ValueError, match="input_shape"):
         V.class_model(net, 0)
+
+
+# --------------------------------------------------------------------------- deconvnet and guided backprop
+
+def deep_net() -> nn.Sequential:
+    """conv -> ReLU -> 2×2 max pool -> conv -> ReLU, on 2×8×8 images (non-overlapping pooling)."""
+    torch.manual_seed(3)
+    net = nn.Sequential(OrderedDict(conv1=nn.Conv2d(2, 3, 3, padding=1), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
+                                    conv2=nn.Conv2d(3, 4, 3, padding=1), relu2=nn.ReLU()))
+    net.input_shape = (2, 8, 8)
+    return net
+
+
+def manual_projection(net: nn.Sequential, x: torch.Tensor, unit: tuple[int, int, int], rule: str) -> torch.Tensor:
+    """Zeiler & Fergus by hand, written out with torch.nn.functional: unpool with the switches,
+    the rule at each ReLU, transposed convolution with the same filters."""
+    a1 = F.conv2d(x, net.conv1.weight, net.conv1.bias, padding=1)
+    h1, switches = F.max_pool2d(F.relu(a1), 2, return_indices=True)
+    a2 = F.conv2d(h1, net.conv2.weight, net.conv2.bias, padding=1)
+    out = F.relu(a2)
+    c, r, q = unit
+    s = torch.zeros_like(out)
+    s[0, c, r, q] = out[0, c, r, q]
+    down = {"gradient": lambda s, a: s * (a > 0), "deconvnet": lambda s, a: F.relu(s),
+            "guided": lambda s, a: F.relu(s) * (a > 0)}[rule]
+    s = F.conv_transpose2d(down(s, a2), net.conv2.weight, padding=1)
+    s = F.max_unpool2d(s, switches, 2, output_size=a1.shape[2:])
+    return F.conv_transpose2d(down(s, a1), net.conv1.weight, padding=1)
+
+
+@pytest.mark.parametrize("rule", ["gradient", "deconvnet", "guided"])
+def test_projection_matches_the_hand_written_deconvnet(rule):
+    net, x = deep_net(), torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(5))
+    maps = V.feature_maps(net, x, "relu2")[0]
+    unit = tuple(int(v) for v in (maps == maps.max()).nonzero()[0])
+    got = V.project_to_pixels(net, x, "relu2", torch.tensor([unit]), rule)
+    torch.testing.assert_close(got, manual_projection(net, x, unit, rule).detach())
+
+
+def test_gradient_rule_is_the_input_gradient_of_the_unit():
+    net, x = deep_net(), torch.randn(3, 2, 8, 8, generator=torch.Generator().manual_seed(6))
+    units = torch.tensor([[0, 1, 1], [2, 3, 0], [3, 2, 2]])
+    got = V.project_to_pixels(net, x, "relu2", units, "gradient")
+    for n, (c, r, q) in enumerate(units.tolist()):
+        xn = x[n:n + 1].clone().requires_grad_(True)
+        out = net(xn)
+        (grad,) = torch.autograd.grad(out[0, c, r, q], xn)
+        torch.testing.assert_close(got[n:n + 1], grad * out[0, c, r, q].detach())
+
+
+def test_deconvnet_and_guided_differ_from_the_gradient_only_at_relus():
+    """With no ReLU between the unit and the pixels the three rules agree."""
+    net, x = deep_net(), torch.randn(2, 2, 8, 8, generator=torch.Generator().manual_seed(7))
+    units = torch.tensor([[1, 2, 3], [0, 4, 4]])
+    results = [V.project_to_pixels(net, x, "conv1", units, rule) for rule in V.PROJECTION_RULES]
+    for other in results[1:]:
+        torch.testing.assert_close(other, results[0])
+
+
+def test_layer1_projection_is_the_filter_times_the_activation(images):
+    net = conv_net()
+    tops = V.projected_top_patches(net, images, "relu", [1], k=3)
+    p = tops[0]
+    maps = F.relu(F.conv2d(images, net.conv.weight, net.conv.bias, padding=1))
+    for proj, a, (r, q), n in zip(p.projections, p.top.activations, p.top.position, p.top.image_index):
+        assert maps[n, 1, r, q] == a
+        if 0 < r < 7 and 0 < q < 7:   # a window wholly inside the image
+            torch.testing.assert_close(proj, a * net.conv.weight[1])
+
+
+def test_projected_top_patches_agree_with_top_activating_patches(images):
+    net = deep_net()
+    x = torch.randn(20, 2, 8, 8, generator=torch.Generator().manual_seed(8))
+    portraits = V.projected_top_patches(net, x, "relu2", count=2, k=4, pad_value=-5.0)
+    assert len(portraits) == 2 and len({p.channel for p in portraits}) == 2
+    for p in portraits:
+        plain = V.top_activating_patches(net, x, "relu2", p.channel, k=4, pad_value=-5.0)
+        torch.testing.assert_close(p.top.patches, plain.patches)
+        torch.testing.assert_close(p.top.activations, plain.activations)
+        s = plain.field.size
+        assert p.projections.shape == (4, 2, s, s) and p.rule == "deconvnet" and p.layer == "relu2"
+
+
+def test_projection_bad_input():
+    net, x = deep_net(), torch.randn(2, 2, 8, 8)
+    with pytest.raises(ValueError, match="rule"):
+        V.project_to_pixels(net, x, "relu2", torch.zeros(2, 3, dtype=torch.long), "backwards")
+    with pytest.raises(ValueError, match="units"):
+        V.project_to_pixels(net, x, "relu2", torch.zeros(3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="layer.*'conv1'"):
+        V.project_to_pixels(net, x, "conv9", torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_the_deep_colour_net_fields_grow_with_depth():
+    from course_lib.models.deep_colour import DeepColourNet
+
+    net = DeepColourNet()
+    sizes = [V.receptive_field(net, f"relu{i}", (3, 32, 32)).size for i in range(1, 6)]
+    assert sizes == [5, 10, 20, 28, 36]
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+# --------------------------------------------------------------------------- figures of the deeper net and the components
+
+def test_adversarial_magnification_is_never_below_one():
+    assert figures.adversarial_magnification(0.2 / 0.3081, 1 / 0.3081) == pytest.approx(2.5)
+    assert figures.adversarial_magnification(10.0, 1.0) == 1.0
+    img = torch.zeros(1, 8, 8)
+    img[0, 2:6, 2:6] = 3.0
+    delta = torch.full_like(img, 0.6)
+    adv = V.Adversarial(img, img + delta, delta, 0, None, torch.tensor([0.9, 0.1]), torch.tensor([0.2, 0.8]))
+    titles = [ax.get_title() for ax in figures.plot_adversarial(adv).axes]
+    assert any("magnified × 3.0" in t for t in titles), titles   # grey range 3.6: 0.5 * 3.6 / 0.6
+
+
+def test_occlusion_class_map_names_classes_and_hatches_the_wrong_ones():
+    probs = torch.zeros(5, 5, 3)
+    probs[..., 1] = 1.0
+    probs[1:3, 1:3] = torch.tensor([0.0, 0.0, 1.0])
+    fig = figures.plot_occlusion(torch.rand(1, 8, 8), probs, 1, 4, 1, ["cat", "dog", "frog"])
+    texts = {t.get_text() for t in fig.axes[2].texts}
+    assert {"dog", "frog"} <= texts
+    assert any("xx" in (getattr(c, "hatches", None) or ()) for c in fig.axes[2].collections)
+
+
+def test_deep_figures_and_demo(images):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from course_lib.figures.style import alt_text
+    from course_lib.widgets.learned import DeepPatchesDemo
+
+    net = deep_net()
+    x = torch.randn(12, 2, 8, 8, generator=torch.Generator().manual_seed(9))
+    portraits = {layer: V.projected_top_patches(net, x, layer, count=2, k=4) for layer in ("relu1", "relu2")}
+    drawn = [figures.plot_projected_patches(portraits["relu2"]),
+             figures.plot_patch_growth([portraits["relu1"][0], portraits["relu2"][0]], image_size=8),
+             figures.plot_stochastic_pooling(np.array([[1.6, 0], [0, 2.4]]), np.array([[0.4, 0], [0, 0.6]]),
+                                             np.array([1.6, 2.4, 2.4]), 2.08),
+             figures.plot_contrast_normalization(np.eye(12), np.eye(12), np.eye(12), [np.ones((12, 12))] * 2),
+             figures.plot_dropout_and_dropconnect()]
+    from test_projector import assert_projector_ready  # the projector rules: dpi, 12 pt, nothing cut off
+
+    for i, fig in enumerate(drawn):
+        assert isinstance(fig, Figure) and alt_text(fig)
+        FigureCanvasAgg(fig).draw()   # lay the figure out first, as a notebook does
+        assert_projector_ready(fig, f"deep figure {i}")
+    demo = DeepPatchesDemo(portraits)
+    assert demo.frame(layer="relu2", index=1)[:4] == b"\x89PNG"
+    assert "relu2" in demo.caption and f"{portraits['relu2'][1].top.field.size}×" in demo.caption

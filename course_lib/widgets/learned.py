@@ -1,4 +1,5 @@
-"""Live demos of lecture 08: a unit's top-activating patches, and the occlusion experiment.
+"""Live demos of lecture 08: a unit's top-activating patches, the occlusion experiment, and the
+top patches with their projections for every layer of a deeper net.
 
 Each demo is a :class:`~course_lib.widgets.base.LiveDemo`: ``update(**values)`` moves artists drawn once,
 ``show()`` wraps it in ipywidgets.
@@ -13,11 +14,12 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from course_lib.visualize import TopPatches, occlusion_positions
+from course_lib.visualize import ProjectedPatches, TopPatches, occlusion_positions
+from course_lib.figures.learned import _patch_tiles, _projection_tiles, tile_mosaic
 from course_lib.figures.style import COLORS
 from course_lib.widgets.base import LiveDemo, _class_bars, _mark_classes, _mosaic, _numpy, _off, _rgb_or_grey
 
-__all__ = ["TopPatchesDemo", "OcclusionDemo"]
+__all__ = ["TopPatchesDemo", "OcclusionDemo", "DeepPatchesDemo"]
 
 
 class TopPatchesDemo(LiveDemo):
@@ -123,4 +125,56 @@ class OcclusionDemo(LiveDemo):
         self.caption = (f"square at rows {top}-{top + self.patch - 1}, columns {left}-{left + self.patch - 1}: "
                         f"p({self.names[self.label]}) = <b>{p[self.label]:.2f}</b>; the network says "
                         f"<b>{self.names[guess]}</b> ({p[guess]:.2f}, {'right' if guess == self.label else 'wrong'}).")
+        return self.fig
+
+
+class DeepPatchesDemo(LiveDemo):
+    """Pick a layer and one of its feature maps: the projections of its 9 strongest units to the
+    pixels (left) and the image patches they came from (right), every layer drawn at the same
+    pixel scale, so the receptive field grows as you go deeper.
+
+    ``portraits``: ``{layer name: [ProjectedPatches, ...]}`` from
+    :func:`course_lib.visualize.projected_top_patches`, shallow to deep, the same number of maps
+    for every layer.
+    """
+
+    def __init__(self, portraits: dict[str, Sequence[ProjectedPatches]]):
+        super().__init__(11, 6.2)
+        self.layers = list(portraits)
+        self.portraits = {name: list(p) for name, p in portraits.items()}
+        everything = [p for ps in self.portraits.values() for p in ps]
+        patches = torch.cat([p.top.patches.flatten() for p in everything])
+        self.lo, self.hi = float(patches.min()), float(patches.max())
+        self.largest = max(3 * p.top.field.size + 2 for p in everything)
+        self.axes = self.fig.subplots(1, 2)
+        cmap = colormaps["gray"]
+        self.views = [ax.imshow(np.ones((2, 2)), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+                      for ax in self.axes]
+        for ax, what in zip(self.axes, ("projections to the pixels (grey = 0)", "top 9 image patches")):
+            ax.set(xlim=(0, self.largest), ylim=(self.largest, 0))
+            ax.set_xlabel(what)
+            _off(ax)
+        self.title = self.fig.suptitle(" ")
+        self._freeze_layout([*self.views, self.title])
+
+    def controls(self):
+        import ipywidgets as w
+
+        count = len(self.portraits[self.layers[0]])
+        return {"layer": w.SelectionSlider(options=self.layers, value=self.layers[0], description="layer"),
+                "index": w.IntSlider(value=0, min=0, max=count - 1, description="feature map #")}
+
+    def update(self, layer: str | None = None, index: int = 0) -> Figure:
+        layer = self.layers[0] if layer is None else layer
+        p = self.portraits[layer][int(index)]
+        for view, tiles in zip(self.views, (_projection_tiles(p.projections),
+                                            _patch_tiles(p.top.patches, self.lo, self.hi))):
+            mosaic = tile_mosaic(tiles)
+            view.set_data(mosaic)
+            view.set_extent((0, mosaic.shape[1], mosaic.shape[0], 0))
+        s = p.top.field.size
+        self.title.set_text(f"{layer}, map {p.channel}: {s}×{s}-pixel receptive field")
+        values = ", ".join(f"{float(a):.1f}" for a in p.top.activations)
+        self.caption = (f"{layer}, map {p.channel}: each unit sees {s}×{s} pixels. Responses {values}. "
+                        "What do the bright parts of the projections share?")
         return self.fig
