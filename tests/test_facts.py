@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from course_lib import conv, size
 from course_lib.grading.probes import probed_call
+from course_lib.widgets.training import ILSVRC_TOP5_ERROR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,7 @@ def text(path: str) -> str:
 L01, L02, L03 = "lectures/01_convolution_1d.ipynb", "lectures/02_convolution_2d_filters.ipynb", "lectures/03_conv_layers.ipynb"
 L05, L06, L07 = "lectures/05_size_of_a_conv_net.ipynb", "lectures/06_lenet_mnist.ipynb", "lectures/07_alexnet_gpu.ipynb"
 PS2 = "solutions/ps2_conv_layer_pooling/ps2_conv_layer_pooling.ipynb"
+L09 = "lectures/09_after_alexnet.ipynb"
 PS3, PS4 = "solutions/ps3_network_size/ps3_network_size.ipynb", "solutions/ps4_lenet/ps4_lenet.ipynb"
 
 
@@ -80,11 +82,23 @@ def test_e4_googlenet_against_alexnet():
     assert round(n / 1e6, 1) == 7.0
     factor = size.alexnet2012().total("params") / n
     assert round(factor) == 9
-    for path in (L05, PS3):
+    for path in (L05, PS3, L09):
         t = text(path)
         assert "6.8 million" in t and "9 times fewer" in t.replace("nine times", "9 times"), path
         assert "12 times fewer" in t, path  # the paper's figure is named and explained
     assert "2 million parameters" not in text(PS3)
+    assert "9×" in ILSVRC_TOP5_ERROR[2014][1]
+
+
+def test_e6_ablation_table_counts_lecture_07s_alexnet():
+    """Zeiler and Fergus's ablation (lecture 09): the parameters each removal drops, in the
+    AlexNet the course counts (fc7 4096x4096, fc6 9216x4096, conv3 ungrouped, conv4 in 2 groups)."""
+    params = {row.name: row.params for row in size.alexnet2012().rows}
+    million = lambda *names: f"{sum(params[n] for n in names) / 1e6:.1f} million"  # noqa: E731
+    t = text(L09)
+    assert f"| {million('fc7')} |" in t
+    assert f"| {million('fc6', 'fc7')} |" in t
+    assert f"| {million('conv3', 'conv4')} |" in t
 
 
 def test_e5_sobel_convolved_is_right_minus_left():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_lib._checks import check_int, to_numeric_array
-from course_lib.data.shapes import _shape_mask
+from course_lib.data.shapes import shape_mask
 
 __all__ = ["Canvas", "place_glyphs", "make_canvases", "shifted_windows", "shape_glyphs", "ink_box"]
 
@@ -243,5 +243,5 @@ def shape_glyphs(n: int, size: int = 28, num_classes: int = 10, seed: int = 0) -
     for label in range(num_classes):
         rows = labels == label
         freq, phase = np.full((rows.sum(), 1, 1), 2.0), np.zeros((rows.sum(), 1, 1))
-        glyphs[rows] = _shape_mask(label, u[rows], v[rows], freq, phase)
+        glyphs[rows] = shape_mask(label, u[rows], v[rows], freq, phase)
     return glyphs * rng.uniform(0.7, 1.0, (n, 1, 1)).astype(np.float32), labels.astype(np.int64)

@@ -10,15 +10,15 @@ import numpy as np
 
 from course_lib._checks import check_int
 
-__all__ = ["SHAPE_CLASSES", "synthetic_shapes"]
+__all__ = ["SHAPE_CLASSES", "synthetic_shapes", "shape_mask"]
 
 #: The classes of :func:`synthetic_shapes`, in label order.
 SHAPE_CLASSES: tuple[str, ...] = ("disk", "square", "triangle", "ring", "frame", "plus", "cross",
                                   "horizontal stripes", "vertical stripes", "checkerboard")
 
 
-def _shape_mask(label: int, u: np.ndarray, v: np.ndarray, freq: np.ndarray,
-                phase: np.ndarray) -> np.ndarray:
+def shape_mask(label: int, u: np.ndarray, v: np.ndarray, freq: np.ndarray,
+               phase: np.ndarray) -> np.ndarray:
     """Where class ``label`` is drawn, in shape coordinates ``(u, v)`` (radius 1, centred).
 
     ``freq`` (stripes per unit of u or v) and ``phase`` only matter for the textured classes.
@@ -89,7 +89,7 @@ def synthetic_shapes(n: int, image_size: int = 32, num_classes: int = 10,
     mask = np.zeros((n, size, size), dtype=bool)
     for label in range(num_classes):
         rows = labels == label
-        mask[rows] = _shape_mask(label, u[rows], v[rows], freq[rows, None, None],
+        mask[rows] = shape_mask(label, u[rows], v[rows], freq[rows, None, None],
                                  phase[rows, None, None])
 
     images = np.where(mask[:, None], fg[:, :, None, None], bg[:, :, None, None])

@@ -127,7 +127,8 @@ class SizeTable:
                                          ("connections", "tab:green"))):
             whole = self.total(f) or 1
             ax.bar(x + (i - 1) * 0.27, [100 * getattr(r, f) / whole for r in rows], 0.27,
-                   label=f"{f} ({self.total(f):,})", color=colour)
+                   label=f"{f} ({self.total(f):,})", color=colour,
+                   hatch=("", "///", "xxx")[i], edgecolor="black", linewidth=0.8)  # not colour alone
         ax.set_xticks(x, [f"{r.name}\n{r.kind}" for r in rows])
         ax.set_ylabel("share of the network's total (%)")
         conv, dense = ("conv",), ("fc", "rbf")

@@ -17,12 +17,16 @@ The rooms, one per lecture or topic:
 * :mod:`~course_lib.widgets.pooling`: lecture 04 (pooling and a shifted input);
 * :mod:`~course_lib.widgets.network_size`: lecture 05 (conv against dense layers);
 * :mod:`~course_lib.widgets.training`: lectures 06-07 (digits, ILSVRC, augmentation);
-* :mod:`~course_lib.widgets.learned`: lecture 08 (top patches, occlusion).
+* :mod:`~course_lib.widgets.learned`: lecture 08 (top patches, occlusion, a deeper net's patches);
+* :mod:`~course_lib.widgets.after_alexnet`: lecture 09 (receptive field against depth);
+* :mod:`~course_lib.widgets.dense`: lecture 10 (a detection heat map per class).
 """
+from course_lib.widgets.after_alexnet import ReceptiveFieldDemo
 from course_lib.widgets.base import LiveDemo
 from course_lib.widgets.convolution import FilterGalleryDemo, FlipAndFilterDemo
 from course_lib.widgets.layers import EquivarianceDemo, OutputSizeDemo, shift_image
-from course_lib.widgets.learned import OcclusionDemo, TopPatchesDemo
+from course_lib.widgets.dense import HeatMapDemo
+from course_lib.widgets.learned import DeepPatchesDemo, OcclusionDemo, TopPatchesDemo
 from course_lib.widgets.network_size import LayerSizeDemo
 from course_lib.widgets.pooling import PoolingShiftDemo
 from course_lib.widgets.training import (HUMAN_TOP5_ERROR, ILSVRC_TOP5_ERROR, AugmentationDemo, DigitBrowserDemo,
@@ -32,4 +36,4 @@ from course_lib.widgets.transposed import TransposedConvDemo
 __all__ = ["LiveDemo", "FlipAndFilterDemo", "FilterGalleryDemo", "OutputSizeDemo", "EquivarianceDemo",
            "shift_image", "PoolingShiftDemo", "LayerSizeDemo", "DigitBrowserDemo", "ILSVRCDemo",
            "AugmentationDemo", "ILSVRC_TOP5_ERROR", "HUMAN_TOP5_ERROR", "TopPatchesDemo", "OcclusionDemo",
-           "TransposedConvDemo"]
+           "TransposedConvDemo", "DeepPatchesDemo", "ReceptiveFieldDemo", "HeatMapDemo"]

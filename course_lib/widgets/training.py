@@ -24,7 +24,7 @@ ILSVRC_TOP5_ERROR: dict[int, tuple[float, str]] = {
     2011: (25.8, "compressed Fisher vectors + SVM"),
     2012: (16.4, "AlexNet: an 8-layer conv net trained on two GPUs"),
     2013: (11.7, "a larger, better-tuned AlexNet variant (ZF Net / Clarifai)"),
-    2014: (6.7, "GoogLeNet: 22 layers, 12× fewer parameters than AlexNet"),
+    2014: (6.7, "GoogLeNet: 22 layers, 9× fewer parameters than AlexNet"),
     2015: (3.6, "ResNet: 152 layers with residual connections"),
 }
 #: A trained human annotator's top-5 error on the same task (Russakovsky et al. 2015).
