@@ -6,7 +6,7 @@ Both runs use the same sandboxed kernel and configuration, on the same generated
 (two thirds complete, one third with two wrong answers), in scratch course folders:
 
     reference   nbgrader's own ``nbgrader autograde`` (one submission after another)
-    parallel    ``course_lib.grading.autograde`` with N workers (default: every core)
+    parallel    ``course_lib.grading.autograde`` with N workers (default: one per core, plus one)
 
 The machine's load average is printed before and after: on a shared machine it explains
 more of the numbers than anything else.
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_lib.grading import release as rel  # noqa: E402
-from course_lib.grading.autograde import autograde  # noqa: E402
+from course_lib.grading.autograde import autograde, default_jobs  # noqa: E402
 from course_lib.grading.fixtures import filled_submission, load  # noqa: E402
 from course_lib.grading.report import STATUS_OK  # noqa: E402
 
@@ -66,7 +66,7 @@ def run_parallel(course: Path, jobs: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=100)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--jobs", type=int, default=default_jobs())
     args = parser.parse_args()
     print(f"{args.students} ps1 submissions, {os.cpu_count()} CPUs, "
           f"load average before: {os.getloadavg()[0]:.1f}", flush=True)

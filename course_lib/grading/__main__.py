@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -44,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p = sub.add_parser("autograde", help="autograde in the sandbox, in parallel")
     p.add_argument("assignment")
-    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count(),
-                   help="submissions graded at once (default: the number of CPUs)")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="submissions graded at once (default: the number of CPUs plus one)")
     p.add_argument("--student", action="append", help="only these students (repeatable)")
     p = sub.add_parser("feedback", help="generate feedback HTML")
     p.add_argument("assignment")
