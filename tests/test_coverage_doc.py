@@ -39,6 +39,12 @@ NUMBERED = re.compile(r"^(?:Part )?(\d+(?:\.\d+)?)\.? +(.*?)(?: \([^()]*points?[
 
 # ----------------------------------------------------------------------------- reading the doc
 
+def lecture_text(number: str) -> str:
+    """Every cell's source of lecture ``number`` (markdown and code), joined."""
+    path = next((ROOT / "lectures").glob(f"{number}_*.ipynb"))
+    return "\n".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"])
+
+
 def parse_tables(text: str) -> dict[str, list[dict[str, str]]]:
     """{deck id: rows}, each row a dict from the table's header to the cell text.
 
@@ -238,11 +244,19 @@ def test_deck_001_stride_example_gives_88_not_83():
     out = np.einsum("ijkl,kl->ij", windows, kernel)  # cross-correlation at stride 2, as conv nets compute
     assert out.shape == (3, 3)
     assert out[0].tolist() == [91, 100, 88] and out[1, 0] == 69
+    # Lecture 03 works the example with the same image and kernel, and names the slide's 83.
+    lecture = lecture_text("03")
+    assert "[[2, 3, 7, 4, 6, 2, 9], [6, 6, 9, 8, 7, 4, 3]" in lecture
+    assert "kernel = np.array([[3, 4, 4], [1, 0, 2], [-1, 0, 3]])" in lecture
+    assert "print 83" in lecture and "= 88$" in lecture
 
 
 def test_deck_001_first_layer_of_a_200x200_rgb_image():
     image = np.zeros((200, 200, 3))
     assert image.size == 120_000  # weights per hidden unit of a fully connected first layer (the deck: 12,000)
+    lecture = lecture_text("03")
+    assert "200 \\times 200 \\times 3 = 120{,}000" in lecture and "12,000" in lecture
+    assert "200 * 200 * 3" in lecture  # the cell prints it
 
 
 def test_deck_001_lenet_table_fc_rows():
