@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Iterable
 
@@ -71,6 +72,12 @@ def strip_notebook(nb) -> bool:
             if key in cell.get("metadata", {}):
                 del cell["metadata"][key]
                 changed = True
+    # nbformat 4.5 requires a cell id; a cell added by hand or by a script may lack one.
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
+        for cell in nb.cells:
+            if not cell.get("id"):
+                cell["id"] = uuid.uuid4().hex[:8]
+                changed = True
     # Widget state changes on every run.
     if "widgets" in nb.metadata:
         del nb.metadata["widgets"]
@@ -111,8 +118,13 @@ def strip(paths: Iterable[str | Path] = ()) -> list[Path]:
     changed = []
     for path in lecture_paths(paths):
         nb = nbformat.read(path, as_version=4)
-        if strip_notebook(nb):
-            nbformat.write(nb, path)
+        strip_notebook(nb)
+        # Compare the text too: reading may already have repaired the notebook in memory (a
+        # missing cell id), which only writing it back makes permanent.
+        text = io.StringIO()
+        nbformat.write(nb, text)
+        if text.getvalue() != Path(path).read_text(encoding="utf-8"):
+            Path(path).write_text(text.getvalue(), encoding="utf-8")
             changed.append(path)
     return changed
 

@@ -65,6 +65,28 @@ def test_committed_without_outputs(path: Path):
                                     "run `python -m course_lib.notebooks strip`")
 
 
+COMMITTED = [*LECTURES, *sorted((ROOT / "assignments").glob("*/*.ipynb")),
+             *sorted((ROOT / "solutions").glob("*/*.ipynb"))]
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[str(p.relative_to(ROOT)) for p in COMMITTED])
+def test_opening_it_in_jupyterlab_changes_nothing(path: Path):
+    """JupyterLab fills in what a notebook lacks (a cell id, the kernel's language_info) the moment
+    it opens one, and autosaves: the tab turns "modified" and the student's next git pull clashes.
+    So the file on disk already holds all of it. Read as raw JSON: nbformat repairs ids in memory."""
+    import json
+
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    assert (raw["nbformat"], raw["nbformat_minor"]) >= (4, 5), path.name
+    missing = [i for i, cell in enumerate(raw["cells"]) if not cell.get("id")]
+    assert not missing, f"{path.name}: cells {missing} have no id; run `python -m course_lib.notebooks strip`"
+    meta = raw["metadata"]
+    assert meta["kernelspec"] == {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                  "name": "python3"}, path.name
+    lacking = sorted(set(notebooks.python_language_info()) - set(meta.get("language_info", {})))
+    assert not lacking, f"{path.name}: language_info lacks {lacking}"
+
+
 @pytest.mark.parametrize("path", LECTURES, ids=ids)
 def test_has_learning_goals_check_yourself_and_summary(path: Path):
     text = markdown(read(path))
