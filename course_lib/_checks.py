@@ -243,6 +243,16 @@ def check_bool(value: Any, name: str, func: str) -> bool:
     return bool(value)
 
 
+def check_rng(rng: Any, func: str) -> np.random.Generator:
+    """A numpy Generator from a Generator, an int seed, or None (fresh entropy)."""
+    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise TypeError(f"{func}: argument 'rng' must be a numpy Generator, an int seed or None, "
+                    f"got {type(rng).__name__}.")
+
+
 def check_choice(value: Any, choices: Sequence[str], name: str, func: str) -> str:
     """A string from a fixed set, e.g. ``padding`` in ``("valid", "same")``."""
     if not isinstance(value, str) or value not in choices:

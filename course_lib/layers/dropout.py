@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib._checks import check_bool, to_numeric_array
+from course_lib._checks import check_bool, check_rng, to_numeric_array
 
 __all__ = ["dropout_forward", "dropout_backward", "dropconnect_forward", "dropconnect_backward"]
 
@@ -39,14 +39,6 @@ def _probability(p: Any, func: str) -> float:
     return float(p)
 
 
-def _rng(rng: Any, func: str) -> np.random.Generator:
-    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(rng)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    raise TypeError(f"{func}: argument 'rng' must be a numpy Generator, an int seed or None, "
-                    f"got {type(rng).__name__}.")
-
 
 def dropout_forward(x: Any, p: float, training: bool = True, rng: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Inverted dropout: ``out = x * mask / (1 - p)``, ``mask`` 0 with probability ``p``, else 1.
@@ -60,7 +52,7 @@ def dropout_forward(x: Any, p: float, training: bool = True, rng: Any = None) ->
     p = _probability(p, func)
     if not check_bool(training, "training", func) or p == 0.0:
         return x.copy(), None
-    scaled_mask = (_rng(rng, func).random(x.shape) >= p) / (1.0 - p)
+    scaled_mask = (check_rng(rng, func).random(x.shape) >= p) / (1.0 - p)
     return x * scaled_mask, scaled_mask
 
 
@@ -95,7 +87,7 @@ def dropconnect_forward(x: Any, weight: Any, bias: Any, p: float, training: bool
     if not check_bool(training, "training", func) or p == 0.0:
         masks = np.ones((1, *weight.shape))
     else:
-        masks = (_rng(rng, func).random((len(x), *weight.shape)) >= p) / (1.0 - p)
+        masks = (check_rng(rng, func).random((len(x), *weight.shape)) >= p) / (1.0 - p)
     out = np.einsum("nmd,nd->nm", weight * masks, x) + bias
     return out, (x, weight, masks)
 

@@ -25,19 +25,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from course_lib._checks import check_bool, check_int, to_numeric_array
+from course_lib._checks import check_bool, check_int, check_rng, to_numeric_array
 
 __all__ = ["pooling_probabilities", "stochastic_pool_forward", "stochastic_pool_backward"]
 
-
-def _rng(rng: Any, func: str) -> np.random.Generator:
-    """A Generator, a seed (int), or None (fresh entropy)."""
-    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(rng)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    raise TypeError(f"{func}: argument 'rng' must be a numpy Generator, an int seed or None, "
-                    f"got {type(rng).__name__}.")
 
 
 def pooling_probabilities(region: Any) -> np.ndarray:
@@ -88,7 +79,7 @@ def stochastic_pool_forward(x: Any, kernel_size: int, stride: int | None = None,
         # Inverse-CDF sampling: the first position whose cumulative probability passes u. u is
         # drawn below the last cumulative value (not 1), so rounding can never pick a zero.
         cumulative = np.cumsum(p, -1)
-        u = _rng(rng, func).random(a.shape[:-1] + (1,)) * cumulative[..., -1:]
+        u = check_rng(rng, func).random(a.shape[:-1] + (1,)) * cumulative[..., -1:]
         chosen = np.minimum((cumulative <= u).sum(-1), k * k - 1)
         weights = np.zeros_like(p)
         np.put_along_axis(weights, chosen[..., None], 1.0, -1)
