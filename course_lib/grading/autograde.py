@@ -44,6 +44,29 @@ def _init_worker(slots) -> None:
     _SLOT = slots.get()
     # nbgrader's own API makes SQLAlchemy warn about session handling; it is harmless noise.
     warnings.filterwarnings("ignore", message=".*not in session.*")
+    _validate_cell_metadata_once_per_schema()
+
+
+def _validate_cell_metadata_once_per_schema() -> None:
+    """nbgrader checks every cell's metadata with ``jsonschema.validate``, which first checks
+    the schema itself, for every cell of every notebook: about a tenth of a worker's time. The
+    schema is nbgrader's own and fixed, so build its validator once; each cell is still
+    validated, and a bad cell raises the same ``ValidationError``."""
+    import types
+
+    import jsonschema
+    from nbgrader.nbgraderformat import common
+
+    validators: dict[int, Any] = {}
+
+    def validate(instance: Any, schema: dict) -> None:
+        key = id(schema)
+        if key not in validators:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+            validators[key] = jsonschema.validators.validator_for(schema)(schema)
+        validators[key].validate(instance)
+
+    common.jsonschema = types.SimpleNamespace(validate=validate)
 
 
 def snapshot_gradebook(db: Path, dest: Path) -> None:
