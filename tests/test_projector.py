@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from course_lib import figures, widgets
+from course_lib import figures, size, widgets
 from course_lib.data import augment
 from course_lib.figures import style
 from course_lib.visualize import Adversarial, ReceptiveField, TopPatches
@@ -74,7 +74,17 @@ FIGURES = {
         ["cat", "dog", "frog"]),
     "plot_saliency": lambda: figures.plot_saliency(torch.rand(3, 8, 8, generator=G), torch.rand(8, 8, generator=G)),
     "plot_adversarial": lambda: figures.plot_adversarial(_adversarial(), ["cat", "dog", "frog"]),
+    "size_table_alexnet": lambda: size.alexnet2012().plot(),
+    "size_table_vgg16": lambda: size.vgg16().plot(),
 }
+
+
+@pytest.mark.parametrize("table", [size.lenet5_1998, size.alexnet2012, size.vgg16])
+def test_size_table_plot_is_never_shrunk_to_fit_a_notebook(table):
+    """JupyterLab scales a figure wider than its output area down, text and all: VGG-16's 21 layers
+    once made a 16.7-inch figure whose labels were about 5 px tall on screen."""
+    fig = table().plot()
+    assert fig.get_size_inches()[0] * fig.dpi <= 1320, fig.get_size_inches()
 
 
 def _digits():

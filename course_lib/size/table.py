@@ -118,8 +118,12 @@ class SizeTable:
         from matplotlib.figure import Figure
 
         rows = [r for r in self.rows if r.units or r.params or r.connections]
+        many = len(rows) > 10  # VGG-16 has 21: names turned, and a width a projector still shows
         if ax is None:
-            fig = Figure(figsize=(max(6.0, 0.7 * len(rows) + 2), 3.8), layout="constrained")
+            # 110 dpi and 12-point text (the course's projector rule, tests/test_projector.py);
+            # at most 12 inches wide, so a notebook never shrinks the figure to fit.
+            width = min(12.0, max(7.0, (0.45 if many else 0.9) * len(rows) + 2.5))
+            fig = Figure(figsize=(width, 5.2 if many else 4.4), dpi=110, layout="constrained")
             ax = fig.add_subplot()
         fig = ax.figure
         x = np.arange(len(rows))
@@ -129,14 +133,25 @@ class SizeTable:
             ax.bar(x + (i - 1) * 0.27, [100 * getattr(r, f) / whole for r in rows], 0.27,
                    label=f"{f} ({self.total(f):,})", color=colour,
                    hatch=("", "///", "xxx")[i], edgecolor="black", linewidth=0.8)  # not colour alone
-        ax.set_xticks(x, [f"{r.name}\n{r.kind}" for r in rows])
-        ax.set_ylabel("share of the network's total (%)")
+        if many:
+            ax.set_xticks(x, [r.name for r in rows], rotation=60, ha="right", rotation_mode="anchor",
+                          fontsize=12)
+        else:
+            ax.set_xticks(x, [f"{r.name}\n{r.kind}" for r in rows], fontsize=12)
+        ax.tick_params(labelsize=12)
+        ax.set_ylabel("share of the network's total (%)", fontsize=12)
         conv, dense = ("conv",), ("fc", "rbf")
         ax.set_title(f"{self.title or 'where the units, params and connections are'}\n"
                      f"conv layers: {self.share('units', conv):.0%} of units, "
                      f"{self.share('connections', conv):.0%} of connections; "
-                     f"FC layers: {self.share('params', dense):.0%} of params", fontsize="medium")
-        ax.legend(frameon=False)
+                     f"FC layers: {self.share('params', dense):.0%} of params", fontsize=13)
+        ax.legend(frameon=False, fontsize=12)
+        # The description that figures.style.alt_text reads (size/ sits below figures/, so it
+        # sets the attribute instead of importing figures.style.describe).
+        fig._course_alt = (f"Bar chart of {self.title or 'a network'}: each layer's share of all units, "
+                           f"parameters and connections. Conv layers hold {self.share('units', conv):.0%} "
+                           f"of the units and {self.share('connections', conv):.0%} of the connections; "
+                           f"fully connected layers hold {self.share('params', dense):.0%} of the parameters.")
         return fig
 
 
