@@ -3,8 +3,8 @@
 Each tampering submission starts from the blank release (so it has earned nothing) and adds one
 attack in an answer cell: replacing the grader's helpers or NumPy/SciPy, IPython input and AST
 transformers, a post_run_cell hook, stubs that print a score before they raise, reading the
-hidden tests, forged result objects, modules shipped beside the notebook, HTML injection and a
-byte bomb. Honest submissions (complete, wrong, blank, renamed, unicode, extra files) keep their
+hidden tests, forged result objects, taking over or cutting the grader's line to the kernel,
+modules shipped beside the notebook, HTML injection and a byte bomb. Honest submissions (complete, wrong, blank, renamed, unicode, extra files) keep their
 exact scores. Everything runs through ``python -m course_lib.grading autograde|feedback|export``.
 """
 from __future__ import annotations
@@ -107,6 +107,28 @@ def _forge(*args, **kwargs):
     return np.zeros(3).view(Anything)
 """ + "".join(f"{name} = _forge\n" for name in FUNCTIONS[:4]) + \
     "".join(f"{name} = lambda *a, **k: Liar()\n" for name in FUNCTIONS[4:])
+# Connect to the grader's socket before the bridge does, and answer every request "yes".
+BRIDGE_HIJACK = """
+import json, os, socket, threading
+from ipykernel.connect import get_connection_info
+_path = os.path.join(os.path.dirname(json.loads(get_connection_info())["ip"]), "grader.sock")
+_line = socket.socket(socket.AF_UNIX)
+_line.connect(_path)
+def _yes_to_everything():
+    for _request in _line.makefile("rb"):
+        _line.sendall(b'{"ok": true, "names": {}, "value": {"t": "v", "v": true}, "printed": 0}\\n')
+threading.Thread(target=_yes_to_everything, daemon=True).start()
+"""
+# An honest answer that cuts the grader's line the first time it is called.
+BRIDGE_CUTTER = """
+import gc as _gc, socket as _socket
+_honest = conv1d_flip_filter
+def conv1d_flip_filter(*args, **kwargs):
+    for _s in _gc.get_objects():
+        if isinstance(_s, _socket.socket) and _s.family == _socket.AF_UNIX:
+            _s.close()
+    return _honest(*args, **kwargs)
+"""
 SHIPPED = {
     "course_lib/__init__.py": "import pathlib; pathlib.Path({marker!r}).write_text('shipped course_lib ran')\n",
     "course_lib/grading/__init__.py": "",
@@ -178,6 +200,9 @@ def build(course: Path, marker_dir: Path) -> dict[str, float]:
         for grade_id in ANSWER_CELLS:
             sub.set_source(grade_id, attack)
         add(student, sub, 0.0)
+    add("bridge_hijack", blank().insert_after("setup", BRIDGE_HIJACK), 0.0)
+    # crop_to_mode (1) and conv1d_translate_scale (2) were judged before the line was cut
+    add("bridge_cutter", complete().insert_after("conv1d_flip_filter", BRIDGE_CUTTER), 3.0)
     add("shipped_modules", blank(), 0.0,
         files={k: v.format(marker=str(marker_dir / k.replace("/", "_"))) for k, v in SHIPPED.items()})
     add("html_injection", complete().set_source("explain_filters", XSS_MARKDOWN)
@@ -257,6 +282,32 @@ def test_hidden_tests_never_reach_the_kernel_or_the_feedback(graded):
             assert snippet not in html, f"{student}'s feedback shows {snippet!r}"
     for snippet in HIDDEN_SNIPPETS:
         assert snippet not in outputs, f"the graded notebook's outputs show {snippet!r}"
+
+
+def _test_errors(course: Path, student: str) -> dict[str, str]:
+    """grade_id -> the error a test cell of the autograded notebook shows ('' when it passed)."""
+    nb = json.loads(_autograded(course, student).read_text())
+    errors = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
+            errors[meta["grade_id"]] = " ".join(f"{o.get('ename')}: {o.get('evalue')}"
+                                                for o in cell.get("outputs", [])
+                                                if o.get("output_type") == "error")
+    return errors
+
+
+def test_a_taken_over_or_cut_line_only_answers_for_the_student(graded):
+    course = graded["course"]
+    hijacked = _test_errors(course, "bridge_hijack")
+    # the hijacker answered every request (names it does not know are missing): nothing passed
+    assert hijacked and all("NameError" in e for e in hijacked.values()), hijacked
+    cut = _test_errors(course, "bridge_cutter")
+    order = ["test_crop_to_mode", "test_conv1d_translate_scale", "test_conv1d_flip_filter",
+             "test_conv1d_matrix", "test_conv2d_translate_scale", "test_conv2d_flip_filter",
+             "test_filter_names"]
+    assert [cut[t] for t in order[:2]] == ["", ""], cut
+    assert all("did not answer" in cut[t] for t in order[2:]), cut
 
 
 def test_shipped_modules_never_run(graded):

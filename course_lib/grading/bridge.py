@@ -1,13 +1,14 @@
 """The kernel's end of the line to the grader: it answers requests with data, never with code.
 
 The grader (:mod:`course_lib.grading.remote`) runs every test cell in its own process. Before
-the first request it executes :func:`install` once; from then on each request is one message
-on a Jupyter comm (target :data:`COMM_TARGET`), a JSON string, and the reply is one comm
-message back. Requests thus skip IPython's cell machinery (input transformers, hooks, history),
-which cost more than most answers and which student code can rewrite. (:func:`answer`, the
-same reply as a display message of the mimetype :data:`MIME`, serves a cell that runs it.) The kernel never sees a test's source, only the inputs of the calls it is asked to
-make. What student code prints during a call is counted and dropped here: it never reaches the
-grader's messages.
+the first request it executes :func:`install` once, which connects the kernel to a Unix socket
+the grader listens on; from then on each request is one line of JSON on that socket, and the
+reply is one line back. The kernel answers in its main thread, from its own event loop, while
+no cell runs: requests skip IPython's cell machinery (input transformers, hooks, history) and
+Jupyter's messages, which cost more than most answers and which student code can rewrite.
+The kernel never sees a test's source, only the inputs of the calls it is asked to make. What
+student code prints during a call is counted and dropped here: it never reaches the grader's
+messages.
 
 Requests (JSON objects, with values in :mod:`~course_lib.grading.wire` format):
 
@@ -27,13 +28,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import signal
+import socket
 import types
 from typing import Any
 
 from course_lib.grading import wire
 
-MIME = "application/vnd.course-grader.reply+json"
-COMM_TARGET = "course-grader"
 MAX_PRINTED = 4096
 _objects: dict[int, Any] = {}
 
@@ -128,18 +129,40 @@ def reply(request: str) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
-def answer(request: str) -> None:
-    """Answer one request from the grader with a display message (the only way out)."""
-    from IPython.display import publish_display_data
+def _serve(connection: socket.socket, loop) -> None:
+    """Answer every complete request line waiting on ``connection``; called by the event loop."""
+    buffer = bytearray()
 
-    publish_display_data({MIME: reply(request)})
+    def readable() -> None:
+        chunk = connection.recv(1 << 20)
+        if not chunk:  # the grader closed the line: grading is over
+            loop.remove_reader(connection.fileno())
+            connection.close()
+            return
+        buffer.extend(chunk)
+        while (end := buffer.find(b"\n")) >= 0:
+            request = buffer[:end].decode("utf-8", errors="replace")
+            del buffer[:end + 1]
+            # The grader interrupts a call that runs past its deadline: let SIGINT raise here,
+            # as ipykernel does while a cell runs, and nowhere else.
+            previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+            try:
+                text = reply(request)
+            finally:
+                signal.signal(signal.SIGINT, previous)
+            connection.sendall(text.encode() + b"\n")
+
+    loop.add_reader(connection.fileno(), readable)
 
 
-def install() -> None:
-    """Register the comm target on which the grader sends its requests (one reply each)."""
-    from IPython import get_ipython
+def install(path: str) -> None:
+    """Connect to the grader's socket at ``path`` and answer its requests from now on.
 
-    def opened(comm, _open_msg) -> None:
-        comm.on_msg(lambda msg: comm.send({"reply": reply(msg["content"]["data"].get("request"))}))
+    Run once, as a cell of the grader's own, in the kernel: the answers come from the kernel's
+    event loop, between cells, in its main thread (so an interrupt reaches a running call).
+    """
+    import asyncio
 
-    get_ipython().kernel.comm_manager.register_target(COMM_TARGET, opened)
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.connect(path)
+    _serve(connection, asyncio.get_running_loop())

@@ -9,8 +9,9 @@
 
     Only the student's cells run in the kernel. Every test cell runs in this process
     (:func:`course_lib.grading.remote.run_test_cell`), which asks the kernel for data and calls
-    through the bridge (:mod:`course_lib.grading.bridge`): its outputs are written here, from
-    the grader's own verdict, so no student code can forge them.
+    through the bridge (:mod:`course_lib.grading.bridge`), one line of JSON each way on a Unix
+    socket: its outputs are written here, from the grader's own verdict, so no student code can
+    forge them.
 
 ``StderrIsNotFailure``
     nbgrader scores a test cell 0 as soon as anything reaches stderr, so a library warning
@@ -29,10 +30,11 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import shutil
+import socket
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +45,10 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Dict, Int, Unicode
 
-from course_lib.grading.bridge import COMM_TARGET as BRIDGE_TARGET
+from course_lib.grading import wire
 from course_lib.grading.limits import SandboxLimits
 from course_lib.grading.sandbox import python_command
-from course_lib.grading.remote import KernelGone, KernelLine, RemoteTimeout, run_test_cell
+from course_lib.grading.remote import KernelGone, KernelLine, RemoteError, RemoteTimeout, run_test_cell
 from course_lib.grading.testing import GraderFault
 
 KERNEL_NAME = "course-sandbox"
@@ -155,7 +157,10 @@ class SandboxedExecute(Execute):
         self._timed_out: list[str] = []
         self._faults: list[str] = []
         self._line = KernelLine(self._ask_kernel, timeout=self._cell_timeout)
-        self._comm_id: str | None = None  # the bridge's comm, opened at the first request
+        self._listener = self._listen(self._sockets / "grader.sock")
+        self._bridge: socket.socket | None = None  # connected at the first request
+        self._bridge_broken = False
+        self._unread = bytearray()
         verdict = {"notebook": notebook, "student": student, "failure": None}
         try:
             nb, resources = super().preprocess(nb, resources, km)
@@ -181,6 +186,9 @@ class SandboxedExecute(Execute):
             verdict["limits_hit"] = self._limits_hit(nb)
             verdict["student_printed"] = self._line.printed
         finally:
+            for end in (self._bridge, self._listener):
+                if end is not None:
+                    end.close()
             _append_verdict(verdict)
             if verdict["failure"]:
                 self.log.error("Sandboxed kernel failed: %s", verdict["failure"])
@@ -220,39 +228,100 @@ class SandboxedExecute(Execute):
                                            traceback=[f"{verdict.ename}: {message}"]))
         return cell
 
+    @staticmethod
+    def _listen(path: Path) -> socket.socket:
+        """The socket the kernel's bridge connects to, in the folder of the kernel's own sockets
+        (the sandbox sees it at the same path; the kernel's uid may connect)."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        path.chmod(0o777)
+        listener.listen(1)
+        return listener
+
+    def _connect_bridge(self, timeout: float) -> socket.socket | None:
+        """Run :func:`~course_lib.grading.bridge.install` in the kernel and take its connection."""
+        path = str(self._sockets / "grader.sock")
+        run_sync(self._async_wait_for)(self.kc.execute(
+            f"__import__('course_lib.grading.bridge', fromlist=['install']).install({path!r})",
+            silent=True, store_history=False, allow_stdin=False, stop_on_error=False),
+            timeout, shell_reply=True)
+        self._listener.settimeout(5)  # install connects before its cell ends: never a long wait
+        try:
+            connection, _ = self._listener.accept()
+        except OSError:
+            return None
+        finally:
+            self._listener.close()
+            self._listener = None
+        connection.setblocking(True)
+        return connection
+
     def _ask_kernel(self, request: str, timeout: float) -> str | None:
-        return run_sync(self._async_ask_kernel)(request, timeout)
+        """Send one request line to the bridge; return its reply line (None when none can come).
 
-    async def _async_ask_kernel(self, request: str, timeout: float) -> str | None:
-        """Send one request on the bridge's comm; return the text of its reply (None if none).
-
-        The first request of a kernel executes :func:`~course_lib.grading.bridge.install`
-        and opens the comm; every request after that is a single comm message.
+        Past ``timeout`` the kernel is interrupted; if it stays silent 10 s more, it is hung.
         """
-        if self._comm_id is None:
-            await self._async_wait_for(self.kc.execute(
-                "__import__('course_lib.grading.bridge', fromlist=['install']).install()",
-                silent=True, store_history=False, allow_stdin=False, stop_on_error=False),
-                timeout, shell_reply=True)
-            self._comm_id = uuid.uuid4().hex
-            self.kc.shell_channel.send(self.kc.session.msg(
-                "comm_open", {"comm_id": self._comm_id, "target_name": BRIDGE_TARGET, "data": {}}))
-        msg = self.kc.session.msg("comm_msg", {"comm_id": self._comm_id, "data": {"request": request}})
-        self.kc.shell_channel.send(msg)
-        return await self._async_wait_for(msg["header"]["msg_id"], timeout, shell_reply=False)
-
-    async def _async_wait_for(self, msg_id: str, timeout: float, shell_reply: bool) -> str | None:
-        """Read iopub until the kernel is idle after ``msg_id``; return the reply it sent, if any.
-
-        Past ``timeout`` the kernel is interrupted; if it stays busy 10 s more, it is hung.
-        """
-        deadline, reply, interrupted = time.monotonic() + timeout, None, False
-        while True:
+        if self._bridge is None and not self._bridge_broken:
+            self._bridge = self._connect_bridge(timeout)
+            self._bridge_broken = self._bridge is None
+        if self._bridge_broken:
+            return None
+        connection = self._bridge
+        try:
+            connection.settimeout(timeout)
+            connection.sendall(request.encode() + b"\n")
+        except OSError:  # the bridge stopped reading or closed: no more answers from it
+            return self._lost_bridge()
+        deadline, interrupted = time.monotonic() + timeout, False
+        while (end := self._unread.find(b"\n")) < 0:
+            if len(self._unread) > wire.MAX_MESSAGE_BYTES:
+                self._bridge_broken = True
+                raise RemoteError("BadAnswer", f"your kernel's answer to the grader was larger "
+                                  f"than {wire.MAX_MESSAGE_BYTES >> 20} MB")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if interrupted:  # it ignored the interrupt too: the kernel is hung
                     raise KernelGone(f"the kernel hung: a graded call ran past {timeout:g} s "
                                      f"and did not respond to the interrupt")
+                run_sync(ensure_async)(self.km.interrupt_kernel())
+                deadline, interrupted = time.monotonic() + 10, True
+                continue
+            if not select.select([connection], [], [], min(remaining, 1.0))[0]:
+                if not run_sync(ensure_async)(self.km.is_alive()):
+                    raise KernelGone("the kernel died during a graded call")
+                continue
+            try:
+                chunk = connection.recv(1 << 20)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return self._lost_bridge()
+            self._unread.extend(chunk)
+        text = self._unread[:end].decode("utf-8", errors="replace")
+        del self._unread[:end + 1]
+        if interrupted:
+            raise RemoteTimeout(f"your code ran longer than {timeout:g} s and was stopped")
+        return text
+
+    def _lost_bridge(self) -> None:
+        """The line closed: the kernel died (the submission fails) or student code closed it."""
+        self._bridge_broken = True
+        if not run_sync(ensure_async)(self.km.is_alive()):
+            raise KernelGone("the kernel died during a graded call")
+        return None
+
+    async def _async_wait_for(self, msg_id: str, timeout: float, shell_reply: bool) -> None:
+        """Read iopub until the kernel is idle after ``msg_id`` (and take its shell reply).
+
+        Past ``timeout`` the kernel is interrupted; if it stays busy 10 s more, it is hung.
+        """
+        deadline, interrupted = time.monotonic() + timeout, False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if interrupted:  # it ignored the interrupt too: the kernel is hung
+                    raise KernelGone(f"the kernel hung: the grader's own cell ran past "
+                                     f"{timeout:g} s and did not respond to the interrupt")
                 await ensure_async(self.km.interrupt_kernel())
                 deadline, interrupted = time.monotonic() + 10, True
                 continue
@@ -262,13 +331,8 @@ class SandboxedExecute(Execute):
                 if not await ensure_async(self.km.is_alive()):
                     raise KernelGone("the kernel died during a graded call") from None
                 continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            content = msg.get("content", {})
-            if msg["msg_type"] == "comm_msg" and reply is None:
-                data = content.get("data")
-                reply = data.get("reply") if isinstance(data, dict) else None
-            elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
+            if (msg.get("parent_header", {}).get("msg_id") == msg_id and msg["msg_type"] == "status"
+                    and msg.get("content", {}).get("execution_state") == "idle"):
                 break
         while shell_reply:  # an execute's shell reply, so that it cannot pass for the next cell's
             try:
@@ -277,9 +341,6 @@ class SandboxedExecute(Execute):
                 break
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
                 break
-        if interrupted:
-            raise RemoteTimeout(f"your code ran longer than {timeout:g} s and was stopped")
-        return reply
 
     def _limits_hit(self, nb) -> list[str]:
         """Cells stopped by the time limit or by the memory limit (the kernel survived)."""

@@ -64,7 +64,7 @@ class KernelLine:
 
     ``send(request, timeout)`` hands the JSON text of one request to the kernel's bridge
     (:func:`course_lib.grading.bridge.reply`) and returns the text of its reply (``None`` when
-    none came). The preprocessor supplies it.
+    none can come). The preprocessor supplies it, over the bridge's socket.
     """
     send: Callable[[str, float], str | None]
     timeout: float = 60.0
@@ -80,7 +80,10 @@ class KernelLine:
                               "replace IPython's display machinery or rewrite cells?)")
         if not isinstance(text, str):
             raise RemoteError("BadAnswer", "your kernel answered the grader with something else")
-        reply = json.loads(text) if len(text) <= wire.MAX_MESSAGE_BYTES else None
+        try:
+            reply = json.loads(text) if len(text) <= wire.MAX_MESSAGE_BYTES else None
+        except ValueError:  # not JSON: only a tampered bridge sends that
+            reply = None
         if not isinstance(reply, dict) or reply.get("ok") not in (True, False):
             raise RemoteError("BadAnswer", "your kernel's answer to the grader was malformed")
         if reply["ok"] is False:
