@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 from . import autograde as _autograde
+
+_autograde.skip_iri_grammar()  # every command imports nbgrader: 2.6 s less for each (see there)
 from . import collect as _collect
 from . import zip_collect as _zip_collect
 from . import release as _release

@@ -19,12 +19,12 @@ file and the CSV export say why.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
 import time
 import warnings
@@ -39,8 +39,22 @@ from .report import STATUS_FAILED, STATUS_LIMIT, STATUS_OK, read_status, write_s
 _SLOT = 0  # this worker's slot: kernels of concurrent workers get different uids
 
 
+def skip_iri_grammar() -> None:
+    """Keep jsonschema from building its IRI grammar in this process.
+
+    When the optional package rfc3987-syntax is installed (JupyterLab's jupyter-events pulls it
+    in), importing jsonschema compiles a grammar for the "iri" format: 2.6 s of CPU in every
+    process that imports nbgrader, more than grading a ps1 submission takes. No schema nbformat
+    or nbgrader checks uses that format, so the grading processes go without it (jsonschema
+    treats the package as absent). Call it before anything imports jsonschema.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # None: "import rfc3987_syntax" fails
+
+
 def _init_worker(slots) -> None:
     global _SLOT
+    skip_iri_grammar()
     _SLOT = slots.get()
     # nbgrader's own API makes SQLAlchemy warn about session handling; it is harmless noise.
     warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -203,52 +217,61 @@ def grade_one(job: dict[str, Any]) -> dict[str, Any]:
     return {"student": student, "assignment": assignment, "status": status,
             "reason": "; ".join(failures or hits), "notes": notes, "review": review,
             "course": str(course), "seconds": round(time.monotonic() - started, 2),
-            "log": log.getvalue()[-20000:]}
+            "log": log.getvalue()[-20000:],
+            "grades": private_grades(course, assignment, student) if ok else None}
 
 
-def merge_result(root: Path, result: dict[str, Any], db_url: str) -> None:
-    """Parent only: copy one private result into the real gradebook and autograded/."""
+def private_grades(course: Path, assignment: str, student: str) -> dict[str, Any] | None:
+    """What nbgrader wrote into a private gradebook, as plain data for the parent to merge:
+    ``{"timestamp", "notebooks": {name: {"late_penalty", "scores": {grade: auto_score},
+    "comments": {comment: auto_comment}}}}``; None when the submission is not there."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        warnings.simplefilter("ignore")  # SQLAlchemy chatter from nbgrader's own API
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None
+        return {"timestamp": submission.timestamp, "notebooks": {
+            nb.name: {"late_penalty": nb.late_submission_penalty,
+                      "scores": {g.name: g.auto_score for g in nb.grades},
+                      "comments": {c.name: c.auto_comment for c in nb.comments}}
+            for nb in submission.notebooks}}
+
+
+def merge_result(root: Path, result: dict[str, Any], real) -> None:
+    """Parent only: copy one result into the real gradebook (an open nbgrader ``Gradebook``),
+    and its autograded notebook into ``autograded/``."""
     assignment, student = result["assignment"], result["student"]
-    course = Path(result["course"])
-    private_db = f"sqlite:///{course / 'gradebook.db'}"
+    course = Path(result["course"]) if result.get("course") else None
     dest = root / "autograded" / student / assignment
     was_failed = (read_status(root, assignment, student) or {}).get("status") == STATUS_FAILED
-    graded = bool(result.get("course")) and (course / "gradebook.db").is_file()
-    with warnings.catch_warnings(), Gradebook(db_url) as real, contextlib.ExitStack() as stack:
+    private = result.get("grades")
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy chatter from nbgrader's own API
-        private = stack.enter_context(Gradebook(private_db)) if graded else None
         real.update_or_create_student(student)
-        try:
-            psub = private.find_submission(assignment, student) if private else None
-            timestamp = psub.timestamp if psub else None
-        except MissingEntry:
-            psub, timestamp = None, None
-        real.update_or_create_submission(assignment, student, timestamp=timestamp)
+        real.update_or_create_submission(assignment, student,
+                                         timestamp=private["timestamp"] if private else None)
         for nb in real.find_submission(assignment, student).notebooks:
             pnb = None
-            if psub is not None and result["status"] != STATUS_FAILED:
-                pnb = private.find_submission_notebook(nb.name, assignment, student)
+            if private is not None and result["status"] != STATUS_FAILED:
+                pnb = private["notebooks"].get(nb.name)
             if pnb is None:
                 nb.flagged = True   # formgrader shows it: it needs a human
             elif was_failed:
                 nb.flagged = False  # our own flag from an earlier failed run
-            nb.late_submission_penalty = pnb.late_submission_penalty if pnb else None
-            pgrades = {g.name: g for g in pnb.grades} if pnb else {}
+            nb.late_submission_penalty = pnb["late_penalty"] if pnb else None
             for grade in nb.grades:
-                pg = pgrades.get(grade.name)
-                grade.auto_score = pg.auto_score if pg else None
+                grade.auto_score = pnb["scores"].get(grade.name) if pnb else None
                 grade.needs_manual_grade = grade.auto_score is None or grade.manual_score is not None
-            pcomments = {c.name: c for c in pnb.comments} if pnb else {}
             for comment in nb.comments:
-                pc = pcomments.get(comment.name)
-                comment.auto_comment = pc.auto_comment if pc else None
+                comment.auto_comment = pnb["comments"].get(comment.name) if pnb else None
         real.db.commit()
-    source = course / "autograded" / student / assignment
+    source = course / "autograded" / student / assignment if course else None
     if dest.exists():
         shutil.rmtree(dest)
-    if result["status"] != STATUS_FAILED and source.is_dir():
+    if result["status"] != STATUS_FAILED and source is not None and source.is_dir():
         shutil.copytree(source, dest)
     write_status(root, result)
 
@@ -309,13 +332,16 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
     who = submissions(root, assignment, students)
     if not who:
         return []
+    from nbgrader.api import Gradebook
+
     db_url = f"sqlite:///{root / 'gradebook.db'}"
     problem = machine_problem(root, assignment, config_overrides)
     if problem:  # never a student's 0: every submission waits, failed, with the reason
         results = [{"student": s, "assignment": assignment, "status": STATUS_FAILED, "notes": [],
                     "course": "", "reason": f"not graded: {problem}", "log": ""} for s in who]
-        for result in results:
-            merge_result(root, result, db_url)
+        with Gradebook(db_url) as real:
+            for result in results:
+                merge_result(root, result, real)
         if progress:
             print(f"Not grading {assignment}: {problem}", flush=True)
         return results
@@ -336,8 +362,9 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
         for slot in range(jobs):
             slots.put(slot)
         results = []
+        # One gradebook connection for the whole run: SQLAlchemy then compiles each query once.
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(slots,)) as pool:
+                                 initargs=(slots,)) as pool, Gradebook(db_url) as real:
             futures = {pool.submit(grade_one, {**base, "student": s}): s for s in who}
             for future in as_completed(futures):
                 student = futures[future]
@@ -347,7 +374,7 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
                     result = {"student": student, "assignment": assignment,
                               "status": STATUS_FAILED, "notes": [], "course": str(workspace),
                               "reason": f"grader error: {type(err).__name__}: {err}", "log": ""}
-                merge_result(root, result, db_url)  # serial: only this process writes the db
+                merge_result(root, result, real)  # serial: only this process writes the db
                 results.append(result)
                 if progress:
                     print(f"[{len(results)}/{len(who)}] {student}: {result['status']}"
