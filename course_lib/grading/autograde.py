@@ -3,11 +3,13 @@
 nbgrader grades one submission after another, all writing ``gradebook.db``. Here:
 
 1. The real gradebook is snapshotted once (SQLite backup API).
-2. Each submission is graded by a worker process in its own private course folder (mode 700,
+2. Each submission is graded by a worker process in a private course folder (mode 700,
    outside the repository): a copy of ``nbgrader_config.py``, the snapshot as its gradebook,
-   the assignment's source and this one submission. nbgrader's ``Autograde`` runs there,
-   in-process, with the sandboxed kernel. Workers share nothing, so they cannot corrupt
-   anything; a crash loses one private copy.
+   the assignment's source and this one submission (each worker empties and reuses its own
+   folder). nbgrader's ``Autograde`` runs there, in-process, with the sandboxed kernel. The
+   worker hands back the grades as plain data and the autograded notebook in
+   ``results/<student>``. Workers share nothing, so they cannot corrupt anything; a crash
+   loses one private copy.
 3. The parent process alone merges each finished result into the real gradebook, one at a
    time (auto scores, comments, late penalty; manual scores are kept), copies the autograded
    notebook into ``autograded/``, and writes the submission's status (ok / limit / failed, with
@@ -59,6 +61,29 @@ def _init_worker(slots) -> None:
     # nbgrader's own API makes SQLAlchemy warn about session handling; it is harmless noise.
     warnings.filterwarnings("ignore", message=".*not in session.*")
     _validate_cell_metadata_once_per_schema()
+    _one_engine_per_gradebook_file()
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def _one_engine_per_gradebook_file() -> None:
+    """nbgrader opens a new SQLAlchemy engine each time it opens the gradebook, about ten times
+    per submission, and an engine compiles every query afresh: a fifth of a worker's own CPU.
+    A worker grades every submission in the same private folder (see :func:`grade_one`), so
+    one engine per file path serves them all with its compiled queries. Each ``Gradebook.close``
+    disposes the engine's connections, and :func:`grade_one` disposes them all again before it
+    replaces the file, so no connection ever reads a previous submission's gradebook."""
+    import nbgrader.api
+    from sqlalchemy import create_engine
+
+    def engine_for(url, **kwargs):
+        key = repr((str(url), sorted(kwargs.items())))
+        if key not in _ENGINES:
+            _ENGINES[key] = create_engine(url, **kwargs)
+        return _ENGINES[key]
+
+    nbgrader.api.create_engine = engine_for
 
 
 def _validate_cell_metadata_once_per_schema() -> None:
@@ -166,7 +191,12 @@ def grade_one(job: dict[str, Any]) -> dict[str, Any]:
     ensure_tool_path()
     started = time.monotonic()
     root, assignment, student = Path(job["root"]), job["assignment"], job["student"]
-    private = Path(job["workspace"]) / student
+    # The same private folder for every submission this worker grades (emptied first); what
+    # the parent needs afterwards is moved out to results/<student>.
+    private = Path(job["workspace"]) / f"worker{_SLOT}"
+    for engine in _ENGINES.values():
+        engine.dispose()
+    shutil.rmtree(private, ignore_errors=True)
     course = private / "course"
     (course / "submitted" / student).mkdir(parents=True)
     shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
@@ -214,10 +244,15 @@ def grade_one(job: dict[str, Any]) -> dict[str, Any]:
         errors = [line for line in log.getvalue().splitlines() if line.startswith("[ERROR]")]
         failures.append("nbgrader failed: " + (errors[0][8:] if errors else "see the log"))
     status = STATUS_FAILED if failures else (STATUS_LIMIT if hits else STATUS_OK)
+    graded = course / "autograded" / student / assignment
+    kept = Path(job["workspace"]) / "results" / student
+    if graded.is_dir():
+        kept.parent.mkdir(exist_ok=True)
+        graded.rename(kept)
     return {"student": student, "assignment": assignment, "status": status,
             "reason": "; ".join(failures or hits), "notes": notes, "review": review,
-            "course": str(course), "seconds": round(time.monotonic() - started, 2),
-            "log": log.getvalue()[-20000:],
+            "autograded": str(kept) if kept.is_dir() else "",
+            "seconds": round(time.monotonic() - started, 2), "log": log.getvalue()[-20000:],
             "grades": private_grades(course, assignment, student) if ok else None}
 
 
@@ -244,7 +279,6 @@ def merge_result(root: Path, result: dict[str, Any], real) -> None:
     """Parent only: copy one result into the real gradebook (an open nbgrader ``Gradebook``),
     and its autograded notebook into ``autograded/``."""
     assignment, student = result["assignment"], result["student"]
-    course = Path(result["course"]) if result.get("course") else None
     dest = root / "autograded" / student / assignment
     was_failed = (read_status(root, assignment, student) or {}).get("status") == STATUS_FAILED
     private = result.get("grades")
@@ -268,11 +302,12 @@ def merge_result(root: Path, result: dict[str, Any], real) -> None:
             for comment in nb.comments:
                 comment.auto_comment = pnb["comments"].get(comment.name) if pnb else None
         real.db.commit()
-    source = course / "autograded" / student / assignment if course else None
+    source = Path(result["autograded"]) if result.get("autograded") else None
     if dest.exists():
         shutil.rmtree(dest)
     if result["status"] != STATUS_FAILED and source is not None and source.is_dir():
-        shutil.copytree(source, dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, dest)
     write_status(root, result)
 
 
@@ -320,10 +355,33 @@ def default_jobs() -> int:
     return (os.cpu_count() or 1) + 1
 
 
+def _worker_context():
+    """How worker processes start. On Linux they are forked from this process, after it has
+    imported what grading needs and before it starts a kernel (the preflight) or opens the
+    gradebook, so every worker starts ready: a spawned worker spent about 3 s of CPU importing
+    nbgrader and warming up, once per worker per run. Elsewhere (no sandbox there anyway), spawn."""
+    if not sys.platform.startswith("linux"):
+        return get_context("spawn")
+    import jupyter_client.manager  # noqa: F401
+    import nbclient  # noqa: F401
+    import nbconvert.preprocessors  # noqa: F401
+    import nbgrader.converters  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+
+    from . import preprocessors, remote, sanitize, scan, wire  # noqa: F401
+    return get_context("fork")
+
+
+def _started() -> bool:
+    return True
+
+
 def autograde(root: Path, assignment: str, students: Iterable[str] | None = None,
               jobs: int | None = None, config_overrides: dict | None = None,
               progress: bool = True) -> list[dict[str, Any]]:
     """Autograde every (or some) submission of ``assignment``; return one result per student."""
+    from nbgrader.api import Gradebook
+
     from .release import ensure_tool_path
 
     ensure_tool_path()
@@ -332,53 +390,53 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
     who = submissions(root, assignment, students)
     if not who:
         return []
-    from nbgrader.api import Gradebook
-
     db_url = f"sqlite:///{root / 'gradebook.db'}"
-    problem = machine_problem(root, assignment, config_overrides)
-    if problem:  # never a student's 0: every submission waits, failed, with the reason
-        results = [{"student": s, "assignment": assignment, "status": STATUS_FAILED, "notes": [],
-                    "course": "", "reason": f"not graded: {problem}", "log": ""} for s in who]
-        with Gradebook(db_url) as real:
-            for result in results:
-                merge_result(root, result, real)
-        if progress:
-            print(f"Not grading {assignment}: {problem}", flush=True)
-        return results
-    if progress:  # say what the sandbox does not cap, once, before the first result
-        print("note: memory and CPU are capped per process (RLIMIT), not per submission: this "
-              "course sets up no cgroup (docs/instructor_guide.md).", flush=True)
     jobs = max(1, min(jobs or default_jobs(), len(who)))
     workspace = Path(tempfile.mkdtemp(prefix=f"autograde-{assignment}-"))  # mode 700
+    ctx = _worker_context()
+    slots = ctx.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
     try:
-        template = workspace / "template.db"
-        snapshot_gradebook(root / "gradebook.db", template)
-        notebooks = expected_notebooks(template, assignment)
-        base = {"root": str(root), "assignment": assignment, "workspace": str(workspace),
-                "template_db": str(template), "notebooks": notebooks,
-                "config_overrides": config_overrides or {}}
-        ctx = get_context("spawn")
-        slots = ctx.Queue()
-        for slot in range(jobs):
-            slots.put(slot)
-        results = []
-        # One gradebook connection for the whole run: SQLAlchemy then compiles each query once.
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(slots,)) as pool, Gradebook(db_url) as real:
-            futures = {pool.submit(grade_one, {**base, "student": s}): s for s in who}
-            for future in as_completed(futures):
-                student = futures[future]
-                try:
-                    result = future.result()
-                except Exception as err:  # the worker itself broke: report, never guess a score
-                    result = {"student": student, "assignment": assignment,
-                              "status": STATUS_FAILED, "notes": [], "course": str(workspace),
-                              "reason": f"grader error: {type(err).__name__}: {err}", "log": ""}
-                merge_result(root, result, real)  # serial: only this process writes the db
-                results.append(result)
+                                 initargs=(slots,)) as pool:
+            pool.submit(_started).result()  # the workers exist from here on
+            problem = machine_problem(root, assignment, config_overrides)
+            if problem:  # never a student's 0: every submission waits, failed, with the reason
+                results = [{"student": s, "assignment": assignment, "status": STATUS_FAILED,
+                            "notes": [], "autograded": "", "reason": f"not graded: {problem}",
+                            "log": ""} for s in who]
+                with Gradebook(db_url) as real:
+                    for result in results:
+                        merge_result(root, result, real)
                 if progress:
-                    print(f"[{len(results)}/{len(who)}] {student}: {result['status']}"
-                          + (f" ({result['reason']})" if result["reason"] else ""), flush=True)
+                    print(f"Not grading {assignment}: {problem}", flush=True)
+                return results
+            if progress:  # say what the sandbox does not cap, once, before the first result
+                print("note: memory and CPU are capped per process (RLIMIT), not per submission: "
+                      "this course sets up no cgroup (docs/instructor_guide.md).", flush=True)
+            template = workspace / "template.db"
+            snapshot_gradebook(root / "gradebook.db", template)
+            base = {"root": str(root), "assignment": assignment, "workspace": str(workspace),
+                    "template_db": str(template), "notebooks": expected_notebooks(template, assignment),
+                    "config_overrides": config_overrides or {}}
+            results = []
+            futures = {pool.submit(grade_one, {**base, "student": s}): s for s in who}
+            # One gradebook connection for the whole run: SQLAlchemy compiles each query once.
+            with Gradebook(db_url) as real:
+                for future in as_completed(futures):
+                    student = futures[future]
+                    try:
+                        result = future.result()
+                    except Exception as err:  # the worker itself broke: report, never guess a score
+                        result = {"student": student, "assignment": assignment,
+                                  "status": STATUS_FAILED, "notes": [], "autograded": "",
+                                  "reason": f"grader error: {type(err).__name__}: {err}", "log": ""}
+                    merge_result(root, result, real)  # serial: only this process writes the db
+                    results.append(result)
+                    if progress:
+                        print(f"[{len(results)}/{len(who)}] {student}: {result['status']}"
+                              + (f" ({result['reason']})" if result["reason"] else ""), flush=True)
         return sorted(results, key=lambda r: r["student"])
     finally:
         shutil.rmtree(workspace, ignore_errors=True)

@@ -10,6 +10,7 @@ It runs outside the sandbox, as the grader, and stays the parent of the sandbox:
 2. applies the resource limits, then starts ``ipykernel_launcher`` under bubblewrap (or setpriv);
 3. enforces the wall-clock limit, and records how the kernel ended (exit code, signal, which
    limit) in the status file the grader named, so a dead kernel is reported with its reason;
+   SIGTERM (the grader is done with the kernel) kills the sandbox at once;
 4. removes the scratch folder. With bubblewrap, the pid namespace ends with the kernel, so every
    process the student started is gone too; with setpriv, they are killed by uid.
 
@@ -211,14 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     # jupyter_client interrupts by signalling this process's group.
     signal.signal(signal.SIGINT, lambda *_: _interrupt_sandbox(child.pid))
 
-    def stop(signum, _frame):
+    stopped = []
+
+    def stop(signum, _frame):  # the grader is done with this kernel (or gives up on it)
+        stopped.append(signum)
         child.kill()
     signal.signal(signal.SIGTERM, stop)
 
     started = time.monotonic()
     try:
         returncode = child.wait(timeout=limits.wall_seconds)
-        reason = describe_exit(returncode, limits, backend.startswith("bwrap"))
+        reason = ("the kernel exited normally: the grader stopped it" if stopped else
+                  describe_exit(returncode, limits, backend.startswith("bwrap")))
     except subprocess.TimeoutExpired:
         child.kill()
         returncode = child.wait()
