@@ -432,3 +432,59 @@ def test_stderr_in_a_test_cell_is_not_a_failure():
     assert determine_grade(cell)[0] == 0  # what nbgrader alone would do
     StderrIsNotFailure().preprocess_cell(cell, {}, 0)
     assert determine_grade(cell)[0] == 2
+
+
+def _grading_processes(marker: str) -> list[int]:
+    """Processes whose command line or environment mentions ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in text:
+                found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_the_workers_and_their_kernels(tmp_path):
+    """Workers run in sessions of their own (for a fair share of the CPU), so the terminal's
+    Ctrl-C no longer reaches them directly: the parent must pass it on, and nothing may be
+    left running."""
+    import signal
+    import sys
+
+    _require_sandbox()
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(ROOT / "solutions" / PS1, course / "solutions" / PS1)
+    rel.generate(course, [PS1])
+    release, sols = course / "assignments" / PS1 / f"{PS1}.ipynb", \
+        _solutions(course / "solutions" / PS1 / f"{PS1}.ipynb")
+    for i in range(40):
+        Submission(release, sols).complete().save(course, f"s{i:02d}")
+    log = tmp_path / "autograde.log"
+    env = dict(os.environ, CTRL_C_TEST_MARKER=str(tmp_path))  # inherited by workers and kernels
+    with log.open("w") as out:
+        grader = subprocess.Popen(
+            [sys.executable, "-m", "course_lib.grading", "--root", str(course), "autograde", PS1],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300
+        while "[2/40]" not in log.read_text() and time.monotonic() < deadline:
+            assert grader.poll() is None, log.read_text()
+            time.sleep(0.2)
+        os.killpg(grader.pid, signal.SIGINT)  # what the terminal sends: the foreground group
+        assert grader.wait(timeout=60) != 0
+        deadline = time.monotonic() + 30
+        while _grading_processes(str(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _grading_processes(str(tmp_path)), "workers or kernels outlived Ctrl-C"
+        assert "[40/40]" not in log.read_text(), "Ctrl-C did not stop the grading"
+    finally:
+        for pid in _grading_processes(str(tmp_path)):
+            with __import__("contextlib").suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

@@ -21,10 +21,12 @@ file and the CSV export say why.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -58,6 +60,12 @@ def _init_worker(slots) -> None:
     global _SLOT
     skip_iri_grammar()
     _SLOT = slots.get()
+    # A session of its own, as each kernel has (jupyter_client starts them so). Linux shares
+    # the CPU fairly between sessions ("autogroup", on by default), so workers left in the
+    # parent's session got a quarter of the CPU between the three of them while their kernels
+    # got three quarters, and waited on each other: 100 ps1 submissions took 72-79 s instead of
+    # 62 s. The parent passes Ctrl-C on to the workers (see autograde).
+    os.setsid()
     # nbgrader's own API makes SQLAlchemy warn about session handling; it is harmless noise.
     warnings.filterwarnings("ignore", message=".*not in session.*")
     _validate_cell_metadata_once_per_schema()
@@ -349,9 +357,9 @@ def machine_problem(root: Path, assignment: str, config_overrides: dict | None) 
 
 
 def default_jobs() -> int:
-    """One worker per CPU, plus one: each worker idles about half a second per submission while
-    its kernel starts and shuts down, and the extra worker uses those gaps (100 ps1 submissions
-    on 2 cores: --jobs 3 took 126 s where --jobs 2 took 130 s, benchmarks/autograde_throughput.py)."""
+    """One worker per CPU, plus one: each worker waits while its kernel starts, and the extra
+    worker uses those gaps (40 ps1 submissions on 2 cores: 26.5 s with 3 workers, 34.0 s with
+    2 before the kernels were stopped at once; benchmarks/autograde_throughput.py)."""
     return (os.cpu_count() or 1) + 1
 
 
@@ -370,6 +378,21 @@ def _worker_context():
 
     from . import preprocessors, remote, sanitize, scan, wire  # noqa: F401
     return get_context("fork")
+
+
+@contextlib.contextmanager
+def _stop_workers_on_interrupt(pool: ProcessPoolExecutor):
+    """On Ctrl-C (or any error), cancel what has not started and interrupt the workers, which
+    run in sessions of their own and so do not get the terminal's Ctrl-C: each one stops its
+    kernel and ends."""
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGINT)
+        raise
 
 
 def _started() -> bool:
@@ -423,7 +446,7 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
             results = []
             futures = {pool.submit(grade_one, {**base, "student": s}): s for s in who}
             # One gradebook connection for the whole run: SQLAlchemy compiles each query once.
-            with Gradebook(db_url) as real:
+            with _stop_workers_on_interrupt(pool), Gradebook(db_url) as real:
                 for future in as_completed(futures):
                     student = futures[future]
                     try:
