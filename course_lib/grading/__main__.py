@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 from . import autograde as _autograde
+from . import worker as _worker
 
-_autograde.skip_iri_grammar()  # every command imports nbgrader: 2.6 s less for each (see there)
+_worker.skip_iri_grammar()  # every command imports nbgrader: 2.6 s less for each (see there)
 from . import collect as _collect
 from . import zip_collect as _zip_collect
 from . import release as _release
