@@ -42,8 +42,8 @@ def _init_worker(slots) -> None:
     # A session of its own, as each kernel has (jupyter_client starts them so). Linux shares
     # the CPU fairly between sessions ("autogroup", on by default), so workers left in the
     # parent's session got a quarter of the CPU between the three of them while their kernels
-    # got three quarters, and waited on each other: 100 ps1 submissions took 72-79 s instead of
-    # 62 s. The parent passes Ctrl-C on to the workers (see autograde).
+    # got three quarters, and waited on each other: 100 ps1 submissions took 72-79 s, and
+    # 69.5 s in sessions of their own. The parent passes Ctrl-C on to the workers (autograde).
     if hasattr(os, "setsid"):  # POSIX; elsewhere there is no sandbox to grade with anyway
         os.setsid()
     # nbgrader's own API makes SQLAlchemy warn about session handling; it is harmless noise.
