@@ -3,6 +3,7 @@ the grader against a stand-in kernel namespace (the bridge's own code, called in
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import numpy as np
@@ -242,3 +243,44 @@ def test_visible_tests_fail_in_one_line_in_the_students_kernel():
     assert layer_trace(nn.Sequential(nn.Linear(2, 3)), torch.zeros(1, 2)) == [("Linear", (3,), None)]
     assert is_module(nn.ReLU()) and not is_module(3)
     assert not isinstance(RemoteObject, type(None))
+
+
+# --------------------------------------------------------------------------- hostile replies
+
+def _answering(reply: dict) -> KernelLine:
+    """A kernel whose (tampered) bridge sends ``reply`` to every request."""
+    return KernelLine(lambda request, timeout: json.dumps(reply))
+
+
+def test_a_module_name_from_the_kernel_is_imported_only_when_it_is_trusted_exactly():
+    # importing numpy.f2py.__main__ would run f2py and call sys.exit in the grader
+    for name in ("numpy.f2py.__main__", "torch.utils.model_dump.__main__", "os", "numpyx"):
+        line = _answering({"ok": True, "names": {"np": {"kind": "module", "name": name}}})
+        verdict = run("assert np.pi > 3\n", line)
+        assert not verdict.passed and verdict.ename == "NameError", (name, verdict)
+    line = _answering({"ok": True, "names": {"np": {"kind": "module", "name": "numpy"}}})
+    assert run("assert np.pi > 3\n", line).passed
+
+
+def test_a_system_exit_inside_a_test_is_a_failed_test_not_the_graders_end(kernel):
+    verdict = run("raise SystemExit(0)\n", kernel[1])
+    assert not verdict.passed and verdict.ename == "SystemExit"
+
+
+def test_the_grader_never_builds_a_torch_module_the_kernel_describes():
+    torch = pytest.importorskip("torch")
+    # a well-formed module; one naming Linear(60000, 60000) would cost the grader 14 GB
+    small = wire.encode(torch.nn.Sequential(torch.nn.Linear(3, 2)), modules=True)
+    assert isinstance(wire.decode(small), torch.nn.Sequential)  # the kernel may build it
+    line = _answering({"ok": True, "names": {"model": {"kind": "data", "value": small}}})
+    verdict = run("model\n", line)
+    assert not verdict.passed and verdict.ename == "WireError", verdict
+
+
+def test_a_reply_that_would_explode_in_memory_is_refused(monkeypatch):
+    from course_lib.grading import remote
+
+    monkeypatch.setattr(remote, "MAX_CONTAINERS", 1000)
+    line = KernelLine(lambda request, timeout: '{"ok": true, "names": {"x": ' + "[{}," * 600 + "{}]}}")
+    verdict = run("x\n", line)
+    assert not verdict.passed and "too large" in verdict.message, verdict

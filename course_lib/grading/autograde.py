@@ -187,8 +187,9 @@ def _stop_workers_on_interrupt(pool: ProcessPoolExecutor):
     try:
         yield
     except BaseException:
+        workers = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
+        for process in workers:
             with contextlib.suppress(OSError):
                 os.kill(process.pid, signal.SIGINT)
         raise
@@ -246,7 +247,9 @@ def autograde(root: Path, assignment: str, students: Iterable[str] | None = None
                     student = futures[future]
                     try:
                         result = future.result()
-                    except Exception as err:  # the worker itself broke: report, never guess a score
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException as err:  # noqa: BLE001  the worker broke: never guess a score
                         result = {"student": student, "assignment": assignment,
                                   "status": STATUS_FAILED, "notes": [], "autograded": "",
                                   "reason": f"grader error: {type(err).__name__}: {err}", "log": ""}

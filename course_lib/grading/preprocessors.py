@@ -89,6 +89,12 @@ def _last_exit(status_file: Path, wait: float = 3.0) -> str | None:
         time.sleep(0.1)
 
 
+def _died(status_file: Path) -> str | None:
+    """How the kernel died, if it did; not the grader's own stop after a hang."""
+    reason = _last_exit(status_file)
+    return reason if reason and "normally" not in reason else None
+
+
 class SandboxedExecute(Execute):
     """Execute each notebook in the sandboxed kernel with the assignment's limits."""
 
@@ -183,10 +189,10 @@ class SandboxedExecute(Execute):
             if self._faults:
                 verdict["failure"] = "the grading machine: " + "; ".join(self._faults)
         except KernelGone as gone:
-            verdict["failure"] = _last_exit(self._status) or str(gone)
+            verdict["failure"] = _died(self._status) or str(gone)
             raise DeadKernelError(verdict["failure"]) from None
         except DeadKernelError:
-            verdict["failure"] = _last_exit(self._status) or "the kernel died"
+            verdict["failure"] = _died(self._status) or "the kernel died"
             raise
         except CellTimeoutError:
             where = self._timed_out[-1] if self._timed_out else "a cell"

@@ -32,6 +32,9 @@ from course_lib.grading.testing import GraderFault
 # Modules a test may take over by name from the student's namespace (imported here afresh).
 TRUSTED_MODULES = {"numpy", "math", "torch", "scipy", "random", "itertools", "functools",
                    "collections", "statistics", "fractions", "warnings", "time"}
+TRUSTED_SUBMODULES = {"numpy.linalg", "numpy.random", "numpy.fft", "scipy.signal", "torch.nn",
+                      "torch.nn.functional"}
+MAX_CONTAINERS = 2_000_000  # JSON objects and arrays in one reply: more is a memory bomb
 MAX_GRADER_OUTPUT = 20_000  # bytes a test cell itself may print into the graded notebook
 
 
@@ -80,8 +83,10 @@ class KernelLine:
                               "replace IPython's display machinery or rewrite cells?)")
         if not isinstance(text, str):
             raise RemoteError("BadAnswer", "your kernel answered the grader with something else")
+        if len(text) > wire.MAX_MESSAGE_BYTES or text.count("{") + text.count("[") > MAX_CONTAINERS:
+            raise RemoteError("BadAnswer", "your kernel's answer to the grader was too large")
         try:
-            reply = json.loads(text) if len(text) <= wire.MAX_MESSAGE_BYTES else None
+            reply = json.loads(text)
         except ValueError:  # not JSON: only a tampered bridge sends that
             reply = None
         if not isinstance(reply, dict) or reply.get("ok") not in (True, False):
@@ -95,7 +100,9 @@ class KernelLine:
         return reply
 
     def value(self, data: Any) -> Any:
-        return wire.decode(data, self.proxy)
+        # Never a torch module from the kernel: a reply of a few bytes could describe layers of
+        # many gigabytes. Modules travel the other way only (a grader-built network as input).
+        return wire.decode(data, self.proxy, modules=False)
 
     def proxy(self, handle: wire.Handle) -> Any:
         if handle.id not in self._proxies:
@@ -165,7 +172,9 @@ def student_namespace(line: KernelLine, names: set[str]) -> dict[str, Any]:
         kind = entry.get("kind") if isinstance(entry, dict) else None
         if kind == "module":
             module = str(entry.get("name", ""))
-            if module.split(".")[0] in TRUSTED_MODULES:
+            # The exact name only: importing a submodule can run code (``numpy.f2py.__main__``
+            # calls sys.exit), and the kernel chooses the name.
+            if module in TRUSTED_MODULES or module in TRUSTED_SUBMODULES:
                 namespace[name] = importlib.import_module(module)
         elif kind in ("data", "handle"):
             namespace[name] = line.value(entry["value"])
@@ -209,6 +218,8 @@ def run_test_cell(source: str, line: KernelLine, label: str = "test") -> Verdict
     except NameError as err:
         return Verdict(False, "NameError", f"{err}: did you run the cell that defines it, and keep "
                        f"its name?", printed.getvalue())
-    except Exception as err:  # the student's result broke the test: a failed test, said plainly
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001  (SystemExit too: a failed test, said plainly)
         return Verdict(False, type(err).__name__, str(err), printed.getvalue())
     return Verdict(True, printed=printed.getvalue())

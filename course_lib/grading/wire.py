@@ -162,11 +162,12 @@ def _torch():
 
 # --------------------------------------------------------------------------- decode
 
-def decode(data: Any, resolve=None, depth: int = 0) -> Any:
+def decode(data: Any, resolve=None, depth: int = 0, modules: bool = True) -> Any:
     """The value ``data`` encodes, built from this process's own types.
 
     ``resolve(handle)`` maps a handle to an object: the kernel passes its table, the grader a
-    function that makes a proxy. Anything that does not follow the format is a WireError.
+    function that makes a proxy. Anything that does not follow the format is a WireError, and
+    so is a torch module when ``modules`` is false (the grader reading a kernel's reply).
     """
     if depth > MAX_DEPTH or not isinstance(data, dict) or not isinstance(data.get("t"), str):
         raise WireError("malformed message")
@@ -178,17 +179,17 @@ def decode(data: Any, resolve=None, depth: int = 0) -> Any:
     if tag == "float" and type(value) is str:
         return float(value)
     if tag in ("list", "tuple") and type(value) is list:
-        items = [decode(v, resolve, nxt) for v in value]
+        items = [decode(v, resolve, nxt, modules) for v in value]
         return items if tag == "list" else tuple(items)
     if tag == "dict" and type(value) is list:
         out = {}
         for pair in value:
             if type(pair) is not list or len(pair) != 2:
                 raise WireError("malformed dict")
-            key = decode(pair[0], resolve, nxt)
+            key = decode(pair[0], resolve, nxt, modules)
             if type(key) not in (str, int, float, bool, tuple) and key is not None:
                 raise WireError("a dict key must be a number, a string or a tuple")
-            out[key] = decode(pair[1], resolve, nxt)
+            out[key] = decode(pair[1], resolve, nxt, modules)
         return out
     if tag == "ndarray" and type(value) is str:
         return _from_npy(value)
@@ -206,7 +207,7 @@ def decode(data: Any, resolve=None, depth: int = 0) -> Any:
         dtype = getattr(torch, value, None)
         if isinstance(dtype, torch.dtype):
             return dtype
-    if tag == "module" and torch is not None:
+    if tag == "module" and torch is not None and modules:
         return build_module(value, torch)
     if tag == "handle" and type(data.get("id")) is int and resolve is not None:
         return resolve(Handle(data["id"], str(data.get("type", "")), bool(data.get("callable")),

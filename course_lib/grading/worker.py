@@ -46,6 +46,11 @@ def _init_worker(slots) -> None:
     # 69.5 s in sessions of their own. The parent passes Ctrl-C on to the workers (autograde).
     if hasattr(os, "setsid"):  # POSIX; elsewhere there is no sandbox to grade with anyway
         os.setsid()
+    if sys.platform.startswith("linux"):  # parent killed outright: stop, as on Ctrl-C
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGINT))  # PR_SET_PDEATHSIG
     # nbgrader's own API makes SQLAlchemy warn about session handling; it is harmless noise.
     warnings.filterwarnings("ignore", message=".*not in session.*")
     _validate_cell_metadata_once_per_schema()
