@@ -199,6 +199,11 @@ class SandboxedExecute(Execute):
             verdict["failure"] = (f"the kernel hung: {where} ran past {self.timeout} s and "
                                   f"did not respond to the interrupt")
             raise
+        except KeyboardInterrupt:  # Ctrl-C: never leave the kernel (in a session of its own) behind
+            process = getattr(getattr(self.km, "provisioner", None), "process", None)
+            if process is not None and process.poll() is None:
+                process.terminate()
+            raise
         except Exception as err:
             reason = _last_exit(self._status, wait=0.5)
             verdict["failure"] = reason if reason and "normally" not in reason else \

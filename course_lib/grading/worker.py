@@ -130,7 +130,17 @@ def scan_submission(folder: Path, assignment: str) -> list[str]:
 
 
 def grade_one(job: dict[str, Any]) -> dict[str, Any]:
-    """Worker: autograde one submission in a private course folder; touch nothing shared."""
+    """Worker: autograde one submission in a private course folder; touch nothing shared.
+
+    On Ctrl-C (passed on by the parent) the kernel is stopped on the way out and the worker
+    ends at once: otherwise the pool would hand it the next queued submission."""
+    try:
+        return _grade_one(job)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
+def _grade_one(job: dict[str, Any]) -> dict[str, Any]:
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config, PyFileConfigLoader
