@@ -89,9 +89,9 @@ def _last_exit(status_file: Path, wait: float = 3.0) -> str | None:
         time.sleep(0.1)
 
 
-def _died(status_file: Path) -> str | None:
-    """How the kernel died, if it did; not the grader's own stop after a hang."""
-    reason = _last_exit(status_file)
+def _died(status_file: Path, wait: float = 3.0) -> str | None:
+    """How the kernel died, if it did; not a normal end (the grader's own stop included)."""
+    reason = _last_exit(status_file, wait)
     return reason if reason and "normally" not in reason else None
 
 
@@ -137,16 +137,20 @@ class SandboxedExecute(Execute):
         no say in how its kernel ends. SIGTERM asks the wrapper to kill the sandbox, clean up
         and exit; a polite shutdown request cost about a third of a second per submission,
         mostly waiting. nbclient's own clean-up (sockets, connection file) then runs as usual."""
+        self._stop_wrapper(wait=10)
+        await super()._async_cleanup_kernel()
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
+    def _stop_wrapper(self, wait: float) -> None:
+        """SIGTERM to the kernel's wrapper (which kills the sandbox), then up to ``wait`` s for it."""
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
         if process is not None and process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=wait)
             except Exception:  # subprocess.TimeoutExpired: nbclient's shutdown kills it
                 pass
-        await super()._async_cleanup_kernel()
-
-    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     async def _async_handle_timeout(self, timeout: int, cell=None):
         self._timed_out.append(self._cell_label(cell))
@@ -200,14 +204,10 @@ class SandboxedExecute(Execute):
                                   f"did not respond to the interrupt")
             raise
         except KeyboardInterrupt:  # Ctrl-C: never leave the kernel (in a session of its own) behind
-            process = getattr(getattr(self.km, "provisioner", None), "process", None)
-            if process is not None and process.poll() is None:
-                process.terminate()
+            self._stop_wrapper(wait=0)
             raise
         except Exception as err:
-            reason = _last_exit(self._status, wait=0.5)
-            verdict["failure"] = reason if reason and "normally" not in reason else \
-                f"{type(err).__name__}: {err}"
+            verdict["failure"] = _died(self._status, wait=0.5) or f"{type(err).__name__}: {err}"
             raise
         else:
             verdict["limits_hit"] = self._limits_hit(nb)
