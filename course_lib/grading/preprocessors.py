@@ -271,7 +271,7 @@ class SandboxedExecute(Execute):
         run_sync(self._async_wait_for)(self.kc.execute(
             f"__import__('course_lib.grading.bridge', fromlist=['install']).install({path!r})",
             silent=True, store_history=False, allow_stdin=False, stop_on_error=False),
-            timeout, shell_reply=True)
+            timeout)
         self._listener.settimeout(5)  # install connects before its cell ends: never a long wait
         try:
             connection, _ = self._listener.accept()
@@ -337,7 +337,7 @@ class SandboxedExecute(Execute):
             raise KernelGone("the kernel died during a graded call")
         return None
 
-    async def _async_wait_for(self, msg_id: str, timeout: float, shell_reply: bool) -> None:
+    async def _async_wait_for(self, msg_id: str, timeout: float) -> None:
         """Read iopub until the kernel is idle after ``msg_id`` (and take its shell reply).
 
         Past ``timeout`` the kernel is interrupted; if it stays busy 10 s more, it is hung.
@@ -361,7 +361,7 @@ class SandboxedExecute(Execute):
             if (msg.get("parent_header", {}).get("msg_id") == msg_id and msg["msg_type"] == "status"
                     and msg.get("content", {}).get("execution_state") == "idle"):
                 break
-        while shell_reply:  # an execute's shell reply, so that it cannot pass for the next cell's
+        while True:  # the execute's shell reply, so that it cannot pass for the next cell's
             try:
                 msg = await self.kc.get_shell_msg(timeout=5)
             except queue.Empty:
